@@ -1,0 +1,11 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini ./
+COPY core core
+COPY conversations conversations
+COPY bots bots
+COPY migrations migrations
+RUN pip install --no-cache-dir .
+ENV GONGNON_DATA_DIR=/data
+EXPOSE 8080
+CMD ["gongnon", "serve"]

@@ -1,0 +1,1 @@
+"""Channel adapters (web chat, Telegram, Slack, forum webhook) and the composition root."""

@@ -1,0 +1,98 @@
+"""The composition root: one aiohttp server for the web chat and every webhook.
+
+``create_app(settings)`` bootstraps the core, builds the conversation engine, mounts each enabled
+channel and ties their lifetimes to the server's (``cleanup_ctx``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from core.bootstrap import Core, bootstrap
+from core.config import Settings
+
+__all__ = ["CORE", "ENGINE", "create_app", "serve"]
+
+log = logging.getLogger(__name__)
+
+CORE: web.AppKey[Core] = web.AppKey("core", Core)
+ENGINE: web.AppKey[Any] = web.AppKey("engine", object)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    checks: dict[str, Any] = {"database": "ok"}
+    status = "ok"
+    try:
+        async with core.db.read() as session:
+            from sqlalchemy import text
+
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - reported, not swallowed
+        checks["database"] = f"error: {type(exc).__name__}"
+        status = "down"
+    for name, probe in core.extras.get("health", {}).items():
+        try:
+            result = await probe()
+        except Exception as exc:  # noqa: BLE001
+            result = {"status": "down", "error": type(exc).__name__}
+        checks[name] = result
+        if isinstance(result, dict) and result.get("status") == "degraded" and status == "ok":
+            status = "degraded"
+        if isinstance(result, dict) and result.get("status") == "down":
+            status = "down"
+    code = 503 if status == "down" else 200
+    return web.json_response({"status": status, "checks": checks}, status=code)
+
+
+def create_app(settings: Settings, *, core: Core | None = None, **overrides: Any) -> web.Application:
+    """The whole server. ``core`` may be given by tests; otherwise it is bootstrapped."""
+    app = web.Application(client_max_size=12 * 1024 * 1024)
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        instance = core or await bootstrap(settings, **overrides)
+        app[CORE] = instance
+        from conversations import build_engine
+
+        app[ENGINE] = build_engine(instance)
+        mounts = _mounts(settings)
+        for mount in mounts:
+            await mount.start(app, instance, app[ENGINE])
+        await instance.start()
+        log.info("gongnon serving on %s:%s", settings.host, settings.port)
+        yield
+        for mount in reversed(mounts):
+            try:
+                await mount.stop(app)
+            except Exception:
+                log.exception("stopping %s failed", mount)
+        await instance.stop()
+
+    app.cleanup_ctx.append(lifetime)
+    app.router.add_get("/healthz", healthz)
+    for mount in _mounts(settings):
+        mount.routes(app)
+    return app
+
+
+def _mounts(settings: Settings) -> list[Any]:
+    """Each channel's mount: ``routes(app)`` at build time, ``start``/``stop`` with the server."""
+    from bots.web.routes import WebMount
+
+    mounts: list[Any] = [WebMount(settings)]
+    # Other channels append their mount here when enabled by settings.
+    return mounts
+
+
+def serve(settings: Settings) -> None:
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=lambda *_: None,
+        access_log=None,
+    )

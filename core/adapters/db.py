@@ -1,0 +1,131 @@
+"""Database engines: SQLite (WAL, BEGIN IMMEDIATE writes) or PostgreSQL (asyncpg), and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+__all__ = ["Database", "insert_for", "migrate"]
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy's documented recipe: let us emit BEGIN ourselves, so that a
+    # read-then-write transaction takes the write lock up front (no lost updates).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA busy_timeout=5000",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA synchronous=NORMAL",
+    ):
+        cursor.execute(pragma)
+    cursor.close()
+
+
+class Database:
+    """Owns the engines and session factories.
+
+    On SQLite there is one writer at a time: write transactions begin with
+    ``BEGIN IMMEDIATE`` and are serialised in-process by ``write_lock`` (no busy-wait
+    storms); reads use a second engine with plain ``BEGIN``. On PostgreSQL both are one engine.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_async_engine(url, echo=echo)
+            self.read_engine = create_async_engine(url, echo=echo)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.read_engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(
+                self.engine.sync_engine,
+                "begin",
+                lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"),
+            )
+            event.listen(
+                self.read_engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN")
+            )
+        else:
+            self.engine = create_async_engine(
+                url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
+            self.read_engine = self.engine
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self.write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def write(self):  # type: ignore[no-untyped-def]
+        """A write session in a transaction; committed on success, rolled back on error."""
+        if self.write_lock is not None:
+            async with self.write_lock, self.sessions() as session, session.begin():
+                yield session
+        else:
+            async with self.sessions() as session, session.begin():
+                yield session
+
+    @asynccontextmanager
+    async def read(self):  # type: ignore[no-untyped-def]
+        async with self.read_sessions() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+
+
+def insert_for(db_or_dialect: Database | AsyncSession | str, table: Table | Any) -> Any:
+    """A dialect-specific INSERT supporting ``on_conflict_do_nothing/do_update``."""
+    if isinstance(db_or_dialect, Database):
+        name = db_or_dialect.dialect
+    elif isinstance(db_or_dialect, AsyncSession):
+        name = db_or_dialect.bind.dialect.name
+    else:
+        name = db_or_dialect
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
+
+
+async def migrate(db: Database) -> None:
+    """Bring the schema to the newest Alembic revision (used at start and by tests)."""
+    async with db.engine.connect() as conn:
+        await conn.run_sync(_upgrade)
+        await conn.commit()

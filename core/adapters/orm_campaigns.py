@@ -1,0 +1,5 @@
+"""Tables for the campaigns feature (filled in by that feature's work)."""
+
+from __future__ import annotations
+
+from core.adapters.orm import Base  # noqa: F401

@@ -1,0 +1,376 @@
+"""Repositories: the SQL behind the handlers' intent-named calls (people, proposals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.adapters.db import insert_for
+from core.adapters.orm import (
+    Attachment,
+    Counter,
+    Feedback,
+    Follow,
+    Identity,
+    OnceKey,
+    Person,
+    Proposal,
+    StatusChange,
+    Support,
+)
+from core.domain.model import AttachmentView
+
+__all__ = ["Audience", "PersonRepository", "ProposalRepository", "Recipient"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    person_id: int
+    channel: str
+    address: str
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    recipients: tuple[Recipient, ...]
+
+
+class PersonRepository:
+    __slots__ = ("session",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def ensure_identity(
+        self,
+        *,
+        channel: str,
+        external_id: str,
+        address: str,
+        locale: str,
+        display_name: str | None,
+        now: datetime,
+    ) -> tuple[int, bool]:
+        """(person id, created?) for a channel identity, creating both on first contact."""
+        row = (
+            await self.session.execute(
+                select(Identity.id, Identity.person_id, Identity.address, Identity.reachable).where(
+                    Identity.channel == channel, Identity.external_id == external_id
+                )
+            )
+        ).first()
+        if row is not None:
+            values: dict[str, object] = {"last_seen_at": now}
+            if row.address != address:
+                values["address"] = address
+            if not row.reachable:
+                values["reachable"] = True
+                values["unreachable_reason"] = None
+            await self.session.execute(update(Identity).where(Identity.id == row.id).values(values))
+            return row.person_id, False
+        async with self.session.begin_nested() as savepoint:
+            person = Person(locale=locale, created_at=now)
+            self.session.add(person)
+            await self.session.flush()
+            inserted = (
+                await self.session.execute(
+                    insert_for(self.session, Identity.__table__)
+                    .values(
+                        person_id=person.id,
+                        channel=channel,
+                        external_id=external_id,
+                        address=address,
+                        display_name=display_name,
+                        created_at=now,
+                        last_seen_at=now,
+                        reachable=True,
+                    )
+                    .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+                    .returning(Identity.person_id)
+                )
+            ).scalar_one_or_none()
+            if inserted is None:  # a concurrent first contact won the race
+                await savepoint.rollback()
+        if inserted is not None:
+            return inserted, True
+        person_id = (
+            await self.session.execute(
+                select(Identity.person_id).where(
+                    Identity.channel == channel, Identity.external_id == external_id
+                )
+            )
+        ).scalar_one()
+        return person_id, False
+
+    async def locale_of(self, person_id: int) -> str | None:
+        return (
+            await self.session.execute(select(Person.locale).where(Person.id == person_id))
+        ).scalar_one_or_none()
+
+    async def set_locale(self, person_id: int, locale: str) -> None:
+        await self.session.execute(
+            update(Person).where(Person.id == person_id).values(locale=locale)
+        )
+
+    async def set_reachable(
+        self, *, channel: str, address: str, reachable: bool, reason: str | None
+    ) -> int:
+        result = await self.session.execute(
+            update(Identity)
+            .where(Identity.channel == channel, Identity.address == address)
+            .values(reachable=reachable, unreachable_reason=None if reachable else reason)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def recipients(self, person_ids: set[int]) -> list[Recipient]:
+        """Every reachable identity of these people, with each person's locale."""
+        if not person_ids:
+            return []
+        rows = await self.session.execute(
+            select(Identity.person_id, Identity.channel, Identity.address, Person.locale)
+            .join(Person, Person.id == Identity.person_id)
+            .where(
+                Identity.person_id.in_(person_ids),
+                Identity.reachable.is_(True),
+                Person.erased_at.is_(None),
+            )
+            .order_by(Identity.person_id, Identity.id)
+        )
+        return [Recipient(r.person_id, r.channel, r.address, r.locale) for r in rows]
+
+
+class ProposalRepository:
+    __slots__ = ("session",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def next_sequence(self, name: str) -> int:
+        stmt = (
+            insert_for(self.session, Counter.__table__)
+            .values(name=name, value=1)
+            .on_conflict_do_update(
+                index_elements=["name"], set_={"value": Counter.__table__.c.value + 1}
+            )
+            .returning(Counter.__table__.c.value)
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def add(
+        self,
+        *,
+        tracking: str,
+        title: str,
+        body: str,
+        category: str,
+        region: str | None,
+        author_id: int,
+        channel: str,
+        attachments: tuple[AttachmentView, ...],
+        now: datetime,
+    ) -> int:
+        proposal = Proposal(
+            tracking=tracking,
+            title=title,
+            body=body,
+            category=category,
+            region=region,
+            author_id=author_id,
+            channel=channel,
+            status="received",
+            status_version=0,
+            created_at=now,
+            updated_at=now,
+            support_count=0,
+            follower_count=0,
+        )
+        self.session.add(proposal)
+        await self.session.flush()
+        for item in attachments:
+            self.session.add(
+                Attachment(
+                    proposal_id=proposal.id,
+                    kind=item.kind,
+                    ref=item.ref,
+                    latitude=item.latitude,
+                    longitude=item.longitude,
+                )
+            )
+        self.session.add(
+            StatusChange(
+                proposal_id=proposal.id,
+                from_status=None,
+                to_status="received",
+                reason="",
+                actor=f"person:{author_id}",
+                source=channel,
+                version=0,
+                created_at=now,
+            )
+        )
+        return proposal.id
+
+    async def get(self, tracking: str, *, for_update: bool = False) -> Proposal | None:
+        stmt = select(Proposal).where(Proposal.tracking == tracking)
+        if for_update and self.session.bind.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get_by_id(self, proposal_id: int) -> Proposal | None:
+        return await self.session.get(Proposal, proposal_id)
+
+    async def get_by_forum_id(self, forum_id: str) -> Proposal | None:
+        return (
+            await self.session.execute(select(Proposal).where(Proposal.forum_id == forum_id))
+        ).scalar_one_or_none()
+
+    async def set_status(
+        self,
+        proposal: Proposal,
+        *,
+        to_status: str,
+        reason: str,
+        expected_date: date | None,
+        actor: str,
+        source: str,
+        version: int,
+        now: datetime,
+    ) -> str:
+        previous = proposal.status
+        proposal.status = to_status
+        proposal.status_version = version
+        proposal.updated_at = now
+        self.session.add(
+            StatusChange(
+                proposal_id=proposal.id,
+                from_status=previous,
+                to_status=to_status,
+                reason=reason,
+                expected_date=expected_date,
+                actor=actor,
+                source=source,
+                version=version,
+                created_at=now,
+            )
+        )
+        await self.session.flush()
+        return previous
+
+    async def add_support(self, proposal_id: int, person_id: int, now: datetime) -> int | None:
+        """The new support count, or None when this person already supported it."""
+        inserted = (
+            await self.session.execute(
+                insert_for(self.session, Support.__table__)
+                .values(proposal_id=proposal_id, person_id=person_id, created_at=now)
+                .on_conflict_do_nothing()
+                .returning(Support.__table__.c.person_id)
+            )
+        ).scalar_one_or_none()
+        if inserted is None:
+            return None
+        return int(
+            (
+                await self.session.execute(
+                    update(Proposal)
+                    .where(Proposal.id == proposal_id)
+                    .values(support_count=Proposal.support_count + 1, updated_at=now)
+                    .returning(Proposal.support_count)
+                )
+            ).scalar_one()
+        )
+
+    async def set_follow(
+        self, proposal_id: int, person_id: int, following: bool, now: datetime
+    ) -> bool:
+        """True when something changed."""
+        if following:
+            changed = (
+                await self.session.execute(
+                    insert_for(self.session, Follow.__table__)
+                    .values(proposal_id=proposal_id, person_id=person_id, created_at=now)
+                    .on_conflict_do_nothing()
+                    .returning(Follow.__table__.c.person_id)
+                )
+            ).scalar_one_or_none() is not None
+            delta = 1
+        else:
+            result = await self.session.execute(
+                delete(Follow).where(Follow.proposal_id == proposal_id, Follow.person_id == person_id)
+            )
+            changed = bool(result.rowcount)  # type: ignore[attr-defined]
+            delta = -1
+        if changed:
+            await self.session.execute(
+                update(Proposal)
+                .where(Proposal.id == proposal_id)
+                .values(follower_count=Proposal.follower_count + delta)
+            )
+        return changed
+
+    async def add_feedback(
+        self,
+        *,
+        proposal_id: int,
+        person_id: int | None,
+        kind: str,
+        body: str,
+        actor: str | None,
+        forum_id: str | None,
+        now: datetime,
+    ) -> int | None:
+        """The new feedback id, or None if a comment with this forum id is already stored."""
+        if forum_id is not None:
+            exists = (
+                await self.session.execute(select(Feedback.id).where(Feedback.forum_id == forum_id))
+            ).scalar_one_or_none()
+            if exists is not None:
+                return None
+        item = Feedback(
+            proposal_id=proposal_id,
+            person_id=person_id,
+            kind=kind,
+            body=body,
+            actor=actor,
+            forum_id=forum_id,
+            created_at=now,
+        )
+        self.session.add(item)
+        await self.session.flush()
+        return item.id
+
+    async def assign(self, proposal: Proposal, assignee: str, now: datetime) -> None:
+        proposal.assigned_to = assignee
+        proposal.updated_at = now
+
+    async def set_forum_id(self, proposal_id: int, forum_id: str) -> None:
+        await self.session.execute(
+            update(Proposal).where(Proposal.id == proposal_id).values(forum_id=forum_id)
+        )
+
+    async def audience(self, proposal_id: int) -> set[int]:
+        """Author, supporters and followers: everyone who cares about this proposal."""
+        author = select(Proposal.author_id).where(Proposal.id == proposal_id)
+        supporters = select(Support.person_id).where(Support.proposal_id == proposal_id)
+        followers = select(Follow.person_id).where(Follow.proposal_id == proposal_id)
+        rows = await self.session.execute(author.union(supporters, followers))
+        return {int(r[0]) for r in rows}
+
+    async def count(self) -> int:
+        return int((await self.session.execute(select(func.count(Proposal.id)))).scalar_one())
+
+
+async def claim_once(session: AsyncSession, key: str, now: datetime) -> bool:
+    """True for the first caller of ``key``, ever, across processes (a unique row)."""
+    inserted = (
+        await session.execute(
+            insert_for(session, OnceKey.__table__)
+            .values(key=key, created_at=now)
+            .on_conflict_do_nothing()
+            .returning(OnceKey.__table__.c.key)
+        )
+    ).scalar_one_or_none()
+    return inserted is not None

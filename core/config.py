@@ -1,0 +1,162 @@
+"""Settings from the environment (prefix ``GONGNON_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _split_routes(value: object) -> object:
+    """``"welfare=C123,education=C456"`` → ``{"welfare": "C123", "education": "C456"}``."""
+    if isinstance(value, str):
+        routes: dict[str, str] = {}
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            key, sep, channel = part.partition("=")
+            if not sep or not key.strip() or not channel.strip():
+                raise ValueError("expected category=CHANNEL_ID pairs separated by commas")
+            routes[key.strip()] = channel.strip()
+        return routes
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+RouteMap = Annotated[dict[str, str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every knob Gongnon has. Defaults run the embedded mode: SQLite, in-process state."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GONGNON_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- the process ---------------------------------------------------------------
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+    timezone: str = "Asia/Seoul"
+    default_locale: Literal["ko", "en"] = "ko"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    conversation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    conversation_resume_after_seconds: int = Field(default=30 * 60, ge=10)
+    run_workers: bool = True  # run delivery workers, relay and scheduler inside `serve`
+
+    # --- Telegram ------------------------------------------------------------------
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+
+    # --- Slack ---------------------------------------------------------------------
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_triage_channel: str | None = None
+    slack_digest_channel: str | None = None
+    slack_digest_routes: RouteMap = Field(default_factory=dict)
+    slack_officials: CsvList = Field(default_factory=list)
+    slack_campaigners: CsvList = Field(default_factory=list)
+    overdue_days: int = Field(default=14, ge=1)
+
+    # --- campaigns and delivery -----------------------------------------------------
+    quiet_hours_start: time | None = time(21, 0)
+    quiet_hours_end: time | None = time(8, 0)
+    telegram_rate_per_second: float = Field(default=30.0, gt=0)
+    telegram_chat_rate_per_second: float = Field(default=1.0, gt=0)
+    telegram_group_rate_per_minute: float = Field(default=20.0, gt=0)
+    slack_channel_rate_per_second: float = Field(default=1.0, gt=0)
+    delivery_max_attempts: int = Field(default=8, ge=1)
+
+    # --- forum sync ----------------------------------------------------------------
+    forum_backend: Literal["local", "http", "decidim"] = "local"
+    forum_url: str | None = None
+    forum_token: SecretStr | None = None
+    forum_webhook_secret: SecretStr | None = None
+    forum_decidim_component_id: str | None = None
+    forum_timeout_seconds: float = Field(default=10.0, gt=0)
+    sync_max_attempts: int = Field(default=10, ge=1)
+    sync_reconcile_minutes: int = Field(default=5, ge=1)
+
+    _split_lists = field_validator("slack_officials", "slack_campaigners", mode="before")(
+        _split_csv
+    )
+    _split_map = field_validator("slack_digest_routes", mode="before")(_split_routes)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        raw = value.get_secret_value()
+        ok = 1 <= len(raw) <= 256 and all(c.isalnum() or c in "_-" for c in raw) and raw.isascii()
+        if not ok:
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _backend_needs_url(self) -> Settings:
+        if self.forum_backend != "local" and not self.forum_url:
+            raise ValueError("GONGNON_FORUM_URL is required when GONGNON_FORUM_BACKEND is not local")
+        return self
+
+    # --- derived -------------------------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gongnon.db').resolve()}"
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_token is not None
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None and self.slack_signing_secret is not None
+
+
+class SettingsError(Exception):
+    """A setting is wrong; ``str(err)`` is one line naming the variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning pydantic's report into one line that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [str(part) for part in first.get("loc", ()) if part != "__root__"]
+        name = "GONGNON_" + loc[0].upper() if loc else "GONGNON settings"
+        msg = first.get("msg", "invalid value").removeprefix("Value error, ")
+        raise SettingsError(f"{name}: {msg}") from None

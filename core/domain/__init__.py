@@ -1,0 +1,1 @@
+"""The domain: proposals and their lifecycle, people and their channel identities."""

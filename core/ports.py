@@ -1,0 +1,219 @@
+"""Ports: the protocols the outside world implements for the core (channels, forum, stores)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from core.messages import Reply
+
+__all__ = [
+    "ChannelCapabilities",
+    "ChannelLimits",
+    "Clock",
+    "ForumBackend",
+    "ForumChange",
+    "ForumError",
+    "ForumProposal",
+    "ForumUnavailable",
+    "PermanentSendError",
+    "RetryLater",
+    "SendError",
+    "Sender",
+    "StateKey",
+    "StateStore",
+    "SystemClock",
+    "TransientSendError",
+    "Unreachable",
+]
+
+
+# --- clock ---------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """An aware UTC datetime."""
+        ...
+
+
+class SystemClock:
+    __slots__ = ()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+# --- channels ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelCapabilities:
+    """What a channel can render; conversations degrade gracefully where it cannot."""
+
+    buttons: bool = True
+    max_buttons: int = 10
+    button_label_max: int = 30
+    text_max: int = 4096
+    edit: bool = False
+    push: bool = True  # can we message a person who did not just write to us?
+    photo_intake: bool = False
+    location_intake: bool = False
+    images: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelLimits:
+    """Outbound rate limits the delivery engine enforces for one channel."""
+
+    per_second: float  # across the whole bot
+    per_address_per_second: float | None = None
+    per_group_per_minute: float | None = None
+
+
+class SendError(Exception):
+    """Base of what a Sender raises; the delivery engine decides what to do."""
+
+
+class RetryLater(SendError):
+    """The platform asked us to wait (HTTP 429 ``retry_after``)."""
+
+    def __init__(self, retry_after: float, message: str = "") -> None:
+        super().__init__(message or f"retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class Unreachable(SendError):
+    """The person blocked the bot, left, or the chat is gone: stop sending to them."""
+
+
+class TransientSendError(SendError):
+    """A network error or 5xx: retry with backoff."""
+
+
+class PermanentSendError(SendError):
+    """The message itself is bad (400): retrying will not help."""
+
+
+@runtime_checkable
+class Sender(Protocol):
+    """One per channel: turns a neutral ``Reply`` into a platform call.
+
+    Returns the platform's message reference (used for edits), or None.
+    ``edit_ref`` asks to edit that earlier message instead of sending a new one.
+    """
+
+    channel: str
+    capabilities: ChannelCapabilities
+    limits: ChannelLimits
+
+    async def send(self, address: str, reply: Reply, *, edit_ref: str | None = None) -> str | None:
+        ...
+
+
+# --- conversation state --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StateKey:
+    """Whose conversation: one per channel and platform user."""
+
+    channel: str
+    user_id: str
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.user_id}"
+
+
+class StateStore(Protocol):
+    """Conversation state and small shared facts; memory (embedded) or Redis."""
+
+    async def get(self, key: StateKey) -> dict[str, Any] | None: ...
+
+    async def set(self, key: StateKey, value: dict[str, Any], *, ttl: int) -> None: ...
+
+    async def delete(self, key: StateKey) -> None: ...
+
+    def lock(self, key: StateKey) -> AbstractAsyncContextManager[None]:
+        """Serialise work on one conversation (across processes when on Redis)."""
+        ...
+
+    async def claim(self, name: str, *, ttl: int) -> bool:
+        """True the first time ``name`` is claimed within ``ttl`` seconds (dedupe)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --- the forum backend ---------------------------------------------------------------
+
+
+class ForumError(Exception):
+    """The forum refused the request for good (4xx other than 409/429)."""
+
+
+class ForumUnavailable(ForumError):
+    """The forum is down, slow or answered 5xx/429: try again later."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForumProposal:
+    tracking: str
+    title: str
+    body: str
+    category: str
+    region: str | None
+    author_ref: str  # a pseudonymous reference, never a name or a chat id
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForumChange:
+    """Something that happened on the forum (webhook or reconciliation)."""
+
+    kind: str  # "status_changed" | "answered" | "comment_added"
+    forum_id: str  # the forum's proposal id
+    tracking: str | None
+    version: int
+    status: str | None = None
+    reason: str = ""
+    body: str = ""
+    expected_date: date | None = None
+    comment_id: str | None = None
+    at: datetime | None = None
+
+
+class ForumBackend(Protocol):
+    """The main forum. Every write carries an idempotency key and may be retried."""
+
+    name: str
+
+    async def create_proposal(self, proposal: ForumProposal, *, idempotency_key: str) -> str:
+        """Returns the forum's id for the proposal."""
+        ...
+
+    async def add_feedback(
+        self, forum_id: str, *, body: str, author_ref: str, idempotency_key: str
+    ) -> str: ...
+
+    async def add_support(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
+        ...
+
+    async def withdraw(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
+        ...
+
+    async def changes_since(self, cursor: str | None) -> tuple[Sequence[ForumChange], str | None]:
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A slice of a listing."""
+
+    items: tuple[Any, ...] = field(default_factory=tuple)
+    total: int = 0

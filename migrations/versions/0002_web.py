@@ -1,0 +1,26 @@
+"""web tables
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import core.adapters.orm  # noqa: F401
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Tables of core/adapters/orm_web.py: op.create_table(...) for each, and indexes.
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,26 @@
+"""sync tables
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import core.adapters.orm  # noqa: F401
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Tables of core/adapters/orm_sync.py: op.create_table(...) for each, and indexes.
+    pass
+
+
+def downgrade() -> None:
+    pass

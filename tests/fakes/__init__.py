@@ -1,0 +1,1 @@
+"""Fake external services: real aiohttp applications on port 0 that speak the real wire formats."""

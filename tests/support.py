@@ -1,0 +1,60 @@
+"""Test helpers: database URLs for SQLite and PostgreSQL, and a manual clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import asyncpg  # type: ignore[import-untyped]
+
+PG_ENV = "GONGNON_TEST_DATABASE_URL"
+REDIS_ENV = "GONGNON_TEST_REDIS_URL"
+
+
+def pg_base_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        return None
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+def _plain(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+@asynccontextmanager
+async def fresh_pg_database(base_url: str) -> AsyncIterator[str]:
+    """A new empty database on the test server, dropped afterwards."""
+    name = f"gongnon_t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_plain(base_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    head, _, _ = base_url.rpartition("/")
+    try:
+        yield f"{head}/{name}"
+    finally:
+        admin = await asyncpg.connect(_plain(base_url))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+class ManualClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
