@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     conversation_resume_after_seconds: int = Field(default=30 * 60, ge=10)
     run_workers: bool = True  # run delivery workers, relay and scheduler inside `serve`
 
+    # --- web chat ------------------------------------------------------------------
+    web_enabled: bool = True  # serve the chat page at / and the /webchat API
+    web_session_idle_days: int = Field(default=180, ge=1)  # a session unused this long expires
+    web_inbox_retention_days: int = Field(default=30, ge=1)  # pushed messages kept for replay
+    web_sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    web_sse_poll_seconds: float = Field(default=5.0, gt=0)  # also see other processes' pushes
+    web_upload_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+
     # --- Telegram ------------------------------------------------------------------
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
