@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     forum_timeout_seconds: float = Field(default=10.0, gt=0)
     sync_max_attempts: int = Field(default=10, ge=1)
     sync_reconcile_minutes: int = Field(default=5, ge=1)
+    sync_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    sync_backoff_max_seconds: float = Field(default=600.0, gt=0)
+    sync_lease_seconds: int = Field(default=60, ge=1)
+    sync_degraded_after_seconds: int = Field(default=900, ge=1)  # oldest pending row older → degraded
 
     _split_lists = field_validator("slack_officials", "slack_campaigners", mode="before")(
         _split_csv

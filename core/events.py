@@ -18,6 +18,7 @@ __all__ = [
     "ProposalSupported",
     "ProposalWithdrawn",
     "StatusChanged",
+    "SyncDeadLettered",
 ]
 
 
@@ -106,3 +107,13 @@ class IdentityReachabilityChanged(Event):
     address: str
     reachable: bool
     reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncDeadLettered(Event):
+    """An outbox row gave up reaching the forum; officials should look (``gongnon sync retry``)."""
+
+    kind: str
+    tracking: str | None
+    attempts: int
+    error: str
