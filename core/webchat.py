@@ -1,0 +1,388 @@
+"""The web chat service: sessions (kept by token hash), the inbox of pushed messages, uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, select, update
+
+from core.adapters.db import Database
+from core.adapters.orm_web import WebInboxItem, WebSessionRow, WebUpload
+from core.i18n import LOCALES
+from core.messages import Reply, reply_from_json, reply_to_json
+from core.ports import Clock
+
+if TYPE_CHECKING:
+    from core.bootstrap import Core
+    from core.config import Settings
+
+__all__ = [
+    "CHANNEL",
+    "InboxItem",
+    "UnknownAddress",
+    "UploadRejected",
+    "WebChat",
+    "WebSession",
+    "install",
+    "service",
+]
+
+CHANNEL = "web"
+TOKEN_BYTES = 32
+TOUCH_EVERY = timedelta(minutes=10)  # last_seen_at is refreshed at most this often
+INBOX_BATCH = 50
+# Magic numbers of the picture formats we take, and the extension each is stored under.
+IMAGE_TYPES: tuple[tuple[bytes, int, str, str], ...] = (
+    (b"\xff\xd8\xff", 0, "image/jpeg", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png", "png"),
+    (b"WEBP", 8, "image/webp", "webp"),
+)
+
+
+class UnknownAddress(LookupError):
+    """No web session has this inbox address (it expired or never existed)."""
+
+
+class UploadRejected(ValueError):
+    """An upload is too big or not a picture; ``code`` is ``too_large`` or ``bad_type``."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebSession:
+    """A live session. ``id`` (the token's hash) is the identity's external id and inbox address."""
+
+    id: str
+    locale: str
+    created_at: datetime
+    last_seen_at: datetime
+    delivered_up_to: int
+
+    @property
+    def address(self) -> str:
+        return self.id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxItem:
+    id: int
+    reply: Reply
+    created_at: datetime
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a session token: SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _session(row: WebSessionRow) -> WebSession:
+    return WebSession(
+        id=row.id,
+        locale=row.locale,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        delivered_up_to=row.delivered_up_to,
+    )
+
+
+def sniff_image(data: bytes) -> tuple[str, str] | None:
+    """(content type, extension) of a JPEG, PNG or WebP picture; None for anything else."""
+    for magic, offset, content_type, ext in IMAGE_TYPES:
+        if data[offset : offset + len(magic)] == magic:
+            if content_type == "image/webp" and not data.startswith(b"RIFF"):
+                continue
+            return content_type, ext
+    return None
+
+
+class _Waiters:
+    """In-process wake-ups for open event streams, one set of events per inbox address."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self.closing = False
+
+    def notify(self, address: str) -> None:
+        for event in self._events.get(address, ()):
+            event.set()
+
+    def notify_all(self) -> None:
+        for events in self._events.values():
+            for event in events:
+                event.set()
+
+    async def wait(self, address: str, timeout: float) -> bool:
+        """True when woken (new message or shutdown), False on timeout."""
+        event = asyncio.Event()
+        self._events[address].add(event)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            events = self._events.get(address)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    self._events.pop(address, None)
+
+    def open_streams(self) -> int:
+        return sum(len(events) for events in self._events.values())
+
+
+class WebChat:
+    """What the web adapter needs from the core besides commands, views and the engine."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        default_locale: str = "ko",
+        idle: timedelta = timedelta(days=180),
+        retention: timedelta = timedelta(days=30),
+        upload_dir: Path,
+        upload_max_bytes: int = 5 * 1024 * 1024,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.default_locale = default_locale
+        self.idle = idle
+        self.retention = retention
+        self.upload_dir = upload_dir
+        self.upload_max_bytes = upload_max_bytes
+        self._waiters = _Waiters()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, db: Database, clock: Clock) -> WebChat:
+        return cls(
+            db=db,
+            clock=clock,
+            default_locale=settings.default_locale,
+            idle=timedelta(days=settings.web_session_idle_days),
+            retention=timedelta(days=settings.web_inbox_retention_days),
+            upload_dir=settings.data_dir / "uploads" / "web",
+            upload_max_bytes=settings.web_upload_max_bytes,
+        )
+
+    # --- sessions ------------------------------------------------------------------
+    def _locale(self, locale: str | None) -> str:
+        return locale if locale in LOCALES else self.default_locale
+
+    async def open_session(self, *, locale: str | None = None) -> tuple[str, WebSession]:
+        """A new session: (the token for the browser, the stored session)."""
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        now = self.clock.now()
+        row = WebSessionRow(
+            id=hash_token(token),
+            locale=self._locale(locale),
+            created_at=now,
+            last_seen_at=now,
+            delivered_up_to=0,
+        )
+        async with self.db.write() as session:
+            session.add(row)
+        return token, _session(row)
+
+    async def find_session(self, token: str) -> WebSession | None:
+        """The live session behind a token; None when unknown or idle for too long."""
+        if not token or len(token) > 256:
+            return None
+        async with self.db.read() as session:
+            row = await session.get(WebSessionRow, hash_token(token))
+            if row is None or row.last_seen_at < self.clock.now() - self.idle:
+                return None
+            return _session(row)
+
+    async def touch(self, web_session: WebSession) -> None:
+        """Remember the session is in use (written at most every few minutes)."""
+        now = self.clock.now()
+        if now - web_session.last_seen_at < TOUCH_EVERY:
+            return
+        async with self.db.write() as session:
+            await session.execute(
+                update(WebSessionRow)
+                .where(WebSessionRow.id == web_session.id)
+                .values(last_seen_at=now)
+            )
+
+    async def set_locale(self, web_session: WebSession, locale: str) -> WebSession:
+        value = self._locale(locale)
+        now = self.clock.now()
+        async with self.db.write() as session:
+            await session.execute(
+                update(WebSessionRow)
+                .where(WebSessionRow.id == web_session.id)
+                .values(locale=value, last_seen_at=now)
+            )
+        return WebSession(
+            id=web_session.id,
+            locale=value,
+            created_at=web_session.created_at,
+            last_seen_at=now,
+            delivered_up_to=web_session.delivered_up_to,
+        )
+
+    # --- the inbox -----------------------------------------------------------------
+    async def put(self, address: str, reply: Reply) -> int:
+        """Keep a pushed message for a session and wake its open streams; the item's id."""
+        now = self.clock.now()
+        async with self.db.write() as session:
+            known = await session.get(WebSessionRow, address)
+            if known is None:
+                raise UnknownAddress("no such web session")
+            item = WebInboxItem(address=address, payload=reply_to_json(reply), created_at=now)
+            session.add(item)
+            await session.flush()
+            item_id = int(item.id)
+        self._waiters.notify(address)
+        return item_id
+
+    async def items_after(
+        self, address: str, after: int, *, limit: int = INBOX_BATCH
+    ) -> list[InboxItem]:
+        async with self.db.read() as session:
+            rows = (
+                await session.execute(
+                    select(WebInboxItem)
+                    .where(WebInboxItem.address == address, WebInboxItem.id > after)
+                    .order_by(WebInboxItem.id)
+                    .limit(limit)
+                )
+            ).scalars()
+            return [
+                InboxItem(id=r.id, reply=reply_from_json(r.payload), created_at=r.created_at)
+                for r in rows
+            ]
+
+    async def mark_delivered(self, address: str, up_to: int) -> None:
+        """Remember the newest item written to a stream (the start of a stream with no cursor)."""
+        async with self.db.write() as session:
+            await session.execute(
+                update(WebSessionRow)
+                .where(WebSessionRow.id == address, WebSessionRow.delivered_up_to < up_to)
+                .values(delivered_up_to=up_to)
+            )
+
+    async def wait(self, address: str, timeout: float) -> bool:
+        """Wait for a new item for ``address`` in this process (or shutdown)."""
+        if self._waiters.closing:
+            return True
+        return await self._waiters.wait(address, timeout)
+
+    @property
+    def closing(self) -> bool:
+        return self._waiters.closing
+
+    def close_streams(self) -> None:
+        """Ask every open stream to finish (server shutdown)."""
+        self._waiters.closing = True
+        self._waiters.notify_all()
+
+    def open_streams(self) -> int:
+        return self._waiters.open_streams()
+
+    # --- uploads -------------------------------------------------------------------
+    async def save_upload(self, web_session: WebSession, data: bytes) -> str:
+        """Store a picture; returns its reference ``web:<id>``. Raises ``UploadRejected``."""
+        if len(data) > self.upload_max_bytes:
+            raise UploadRejected("too_large")
+        kind = sniff_image(data)
+        if kind is None:
+            raise UploadRejected("bad_type")
+        content_type, ext = kind
+        upload_id = secrets.token_hex(16)
+        path = self.upload_dir / f"{upload_id}.{ext}"
+        await asyncio.to_thread(self._write_file, path, data)
+        try:
+            async with self.db.write() as session:
+                session.add(
+                    WebUpload(
+                        id=upload_id,
+                        session_id=web_session.id,
+                        content_type=content_type,
+                        size=len(data),
+                        created_at=self.clock.now(),
+                    )
+                )
+        except Exception:
+            path.unlink(missing_ok=True)
+            raise
+        return f"{CHANNEL}:{upload_id}"
+
+    @staticmethod
+    def _write_file(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    async def upload(self, ref: str) -> tuple[Path, str, str] | None:
+        """(file path, content type, owner session id) of ``web:<id>``, if it exists."""
+        prefix, _, upload_id = ref.partition(":")
+        if prefix != CHANNEL or not upload_id.isalnum() or len(upload_id) != 32:
+            return None
+        async with self.db.read() as session:
+            row = await session.get(WebUpload, upload_id)
+            if row is None:
+                return None
+            ext = next(e for _, _, ct, e in IMAGE_TYPES if ct == row.content_type)
+            return self.upload_dir / f"{row.id}.{ext}", row.content_type, row.session_id
+
+    # --- housekeeping --------------------------------------------------------------
+    async def purge(self) -> dict[str, int]:
+        """Drop inbox items past retention. (Sessions stay: a returning browser finds its
+        proposals; an expired one is refused by ``find_session``.)"""
+        now = self.clock.now()
+        async with self.db.write() as session:
+            items = await session.execute(
+                delete(WebInboxItem).where(WebInboxItem.created_at < now - self.retention)
+            )
+        return {"inbox": int(items.rowcount or 0)}  # type: ignore[attr-defined]
+
+    async def stats(self) -> dict[str, Any]:
+        async with self.db.read() as session:
+            sessions = (
+                await session.execute(select(func.count()).select_from(WebSessionRow))
+            ).scalar_one()
+            pending = (
+                await session.execute(select(func.count()).select_from(WebInboxItem))
+            ).scalar_one()
+        return {
+            "status": "ok",
+            "sessions": int(sessions),
+            "inbox": int(pending),
+            "streams": self.open_streams(),
+        }
+
+
+def install(core: Core) -> None:
+    """Expose the service as ``core.extras["webchat"]`` and purge old inbox items daily."""
+    chat = WebChat.from_settings(core.settings, db=core.db, clock=core.clock)
+    core.extras["webchat"] = chat
+    core.extras.setdefault("health", {})["webchat"] = chat.stats
+
+    async def purge() -> None:
+        if await core.once(f"webchat:purge:{core.clock.now():%Y-%m-%d}"):
+            await chat.purge()
+
+    core.scheduler.cron("webchat-purge", purge, hour=4, minute=10)
+
+
+def service(core: Core) -> WebChat:
+    """The installed web chat service."""
+    chat = core.extras.get("webchat")
+    if not isinstance(chat, WebChat):
+        raise RuntimeError("core.webchat is not installed (see core.bootstrap._features)")
+    return chat
