@@ -160,5 +160,6 @@ def _features() -> list[Any]:
     names = [
         # one line per feature module; each exposes install(core) -> None
         "core.webchat",
+        "core.sync",
     ]
     return [importlib.import_module(name).install for name in names]

@@ -18,6 +18,7 @@ __all__ = [
     "ForumChange",
     "ForumError",
     "ForumProposal",
+    "ForumStatus",
     "ForumUnavailable",
     "PermanentSendError",
     "RetryLater",
@@ -184,6 +185,19 @@ class ForumChange:
     expected_date: date | None = None
     comment_id: str | None = None
     at: datetime | None = None
+    event_id: str | None = None  # the forum's event id (webhook dedupe)
+    author_ref: str | None = None  # a comment's author; ours start with ``gongnon:``
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForumStatus:
+    """A proposal's status on the forum, with its history (newest last)."""
+
+    forum_id: str
+    tracking: str | None
+    status: str
+    version: int
+    history: tuple[ForumChange, ...] = ()
 
 
 class ForumBackend(Protocol):
@@ -205,7 +219,15 @@ class ForumBackend(Protocol):
     async def withdraw(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
         ...
 
+    async def proposal_status(self, forum_id: str) -> ForumStatus:
+        """The proposal's current status, version and history on the forum."""
+        ...
+
     async def changes_since(self, cursor: str | None) -> tuple[Sequence[ForumChange], str | None]:
+        """Changes after ``cursor`` (None: from the start) and the cursor to ask with next.
+
+        An empty sequence means caught up; the returned cursor is then the one to keep.
+        """
         ...
 
     async def close(self) -> None: ...

@@ -351,6 +351,18 @@ class ProposalRepository:
             update(Proposal).where(Proposal.id == proposal_id).values(forum_id=forum_id)
         )
 
+    async def set_feedback_forum_id(self, feedback_id: int, forum_id: str) -> bool:
+        """Remember the forum's id of our own comment; False if that id is already taken."""
+        taken = (
+            await self.session.execute(select(Feedback.id).where(Feedback.forum_id == forum_id))
+        ).scalar_one_or_none()
+        if taken is not None:
+            return taken == feedback_id
+        await self.session.execute(
+            update(Feedback).where(Feedback.id == feedback_id).values(forum_id=forum_id)
+        )
+        return True
+
     async def audience(self, proposal_id: int) -> set[int]:
         """Author, supporters and followers: everyone who cares about this proposal."""
         author = select(Proposal.author_id).where(Proposal.id == proposal_id)

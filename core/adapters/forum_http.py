@@ -1,0 +1,158 @@
+"""The ``http`` forum backend: the REST contract in docs/forum-openapi.yaml, over aiohttp."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from core.ports import (
+    ForumChange,
+    ForumError,
+    ForumProposal,
+    ForumStatus,
+    ForumUnavailable,
+)
+from core.sync.wire import change_from_wire
+
+__all__ = ["HttpForum"]
+
+_RETRYABLE = {408, 409, 425, 429}
+PAGE = 100
+
+
+class HttpForum:
+    """One client session per process, opened on first use inside the running loop."""
+
+    name = "http"
+
+    def __init__(self, *, base_url: str, token: str | None, timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {"Accept": "application/json", "User-Agent": "gongnon-sync/1"}
+            if self._token:
+                headers["Authorization"] = f"Bearer {self._token}"
+            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=headers)
+        return self._session
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        try:
+            async with self._client().request(
+                method, self.base_url + path, json=body, headers=headers, params=params
+            ) as resp:
+                text = await resp.text()
+                status = resp.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise ForumUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
+        if status >= 500 or status in _RETRYABLE:
+            raise ForumUnavailable(f"{method} {path}: HTTP {status}")
+        if status >= 400:
+            raise ForumError(f"{method} {path}: HTTP {status} {text[:200]}")
+        try:
+            data = json.loads(text) if text else {}
+        except ValueError as exc:
+            raise ForumUnavailable(f"{method} {path}: answer is not JSON") from exc
+        if not isinstance(data, dict):
+            raise ForumUnavailable(f"{method} {path}: answer is not an object")
+        return data
+
+    @staticmethod
+    def _id(data: dict[str, Any], what: str) -> str:
+        value = data.get("id")
+        if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
+            raise ForumUnavailable(f"{what}: the answer has no id")
+        return str(value)
+
+    async def create_proposal(self, proposal: ForumProposal, *, idempotency_key: str) -> str:
+        body = {
+            "external_ref": proposal.tracking,
+            "title": proposal.title,
+            "body": proposal.body,
+            "category": proposal.category,
+            "region": proposal.region,
+            "author_ref": proposal.author_ref,
+            "created_at": proposal.created_at.isoformat().replace("+00:00", "Z"),
+        }
+        data = await self._call("POST", "/proposals", body=body, idempotency_key=idempotency_key)
+        return self._id(data, "create proposal")
+
+    async def add_feedback(
+        self, forum_id: str, *, body: str, author_ref: str, idempotency_key: str
+    ) -> str:
+        data = await self._call(
+            "POST",
+            f"/proposals/{quote(forum_id, safe='')}/feedback",
+            body={"body": body, "author_ref": author_ref},
+            idempotency_key=idempotency_key,
+        )
+        return self._id(data, "add feedback")
+
+    async def add_support(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
+        await self._call(
+            "POST",
+            f"/proposals/{quote(forum_id, safe='')}/supports",
+            body={"author_ref": author_ref},
+            idempotency_key=idempotency_key,
+        )
+
+    async def withdraw(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
+        await self._call(
+            "POST",
+            f"/proposals/{quote(forum_id, safe='')}/withdraw",
+            body={"author_ref": author_ref},
+            idempotency_key=idempotency_key,
+        )
+
+    async def proposal_status(self, forum_id: str) -> ForumStatus:
+        data = await self._call("GET", f"/proposals/{quote(forum_id, safe='')}")
+        try:
+            history = tuple(change_from_wire(item) for item in data.get("history") or ())
+            return ForumStatus(
+                forum_id=self._id(data, "proposal"),
+                tracking=data.get("external_ref"),
+                status=str(data["status"]),
+                version=int(data["version"]),
+                history=history,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ForumUnavailable(f"proposal {forum_id}: malformed answer ({exc})") from exc
+
+    async def changes_since(self, cursor: str | None) -> tuple[Sequence[ForumChange], str | None]:
+        params = {"limit": str(PAGE)}
+        if cursor:
+            params["cursor"] = cursor
+        data = await self._call("GET", "/changes", params=params)
+        items = data.get("changes")
+        if not isinstance(items, list):
+            raise ForumUnavailable("changes: the answer has no list")
+        changes: list[ForumChange] = []
+        for item in items:
+            try:
+                changes.append(change_from_wire(item))
+            except ValueError as exc:
+                raise ForumUnavailable(f"changes: malformed event ({exc})") from exc
+        next_cursor = data.get("next_cursor")
+        return changes, (str(next_cursor) if next_cursor else cursor)
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None

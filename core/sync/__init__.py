@@ -1,0 +1,39 @@
+"""Forum sync: the transactional outbox, the relay, inbound webhook and reconciliation (issue 6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["install"]
+
+
+def install(core: Any) -> None:
+    """Wire sync into ``core``: outbox writers, dead-letter command, relay and reconcile jobs."""
+    from core import events as e
+    from core.sync import outbox
+    from core.sync.deadletter import DeadLetterOutbox, dead_letter_outbox
+    from core.sync.service import SyncService, build_backend
+
+    settings = core.settings
+    service = SyncService(core=core, backend=build_backend(settings))
+    core.extras["sync"] = service
+    core.extras.setdefault("health", {})["sync"] = service.health
+    core.bus.register(DeadLetterOutbox, dead_letter_outbox)
+    if not service.enabled:  # local: the bots' database is the forum
+        return
+    key = settings.forum_webhook_secret or settings.forum_token
+    outbox.register(
+        core.bus, author_ref=outbox.AuthorRefs(key.get_secret_value() if key else "gongnon")
+    )
+
+    async def wake(_event: object) -> None:
+        service.relay.wake()
+
+    for kind in (e.ProposalSubmitted, e.ProposalSupported, e.FeedbackAdded, e.ProposalWithdrawn):
+        core.bus.after_commit(kind, wake)
+    if settings.run_workers:
+        core.on_start(service.start)
+        core.scheduler.every(
+            "sync:reconcile", service.reconcile, seconds=settings.sync_reconcile_minutes * 60
+        )
+    core.on_stop(service.stop)

@@ -1,0 +1,218 @@
+"""The relay: sends outbox rows to the forum in order per proposal, leased, backed off, dead-lettered.
+
+Each row is claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, one writer on SQLite)
+so two relays never send the same row at once; a relay that dies leaves its lease to run out and
+another one sends the row again with the same ``Idempotency-Key`` (the forum answers it once).
+Only the oldest unfinished row of a proposal is ever claimable, so a support or a comment waits
+behind its proposal's creation, and everything behind a dead row waits for ``gongnon sync retry``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from core.adapters.db import Database
+from core.ports import Clock, ForumBackend, ForumError, ForumProposal, ForumUnavailable
+from core.sync.repository import Claimed, SyncRepository
+from core.unit_of_work import UnitOfWork
+
+__all__ = ["Backoff", "Relay"]
+
+log = logging.getLogger(__name__)
+
+DeadLetter = Callable[[Claimed, str, str], Awaitable[None]]  # (row, owner, error)
+
+
+class Backoff:
+    """Exponential backoff with jitter: ``base · 2^(n-1)``, capped, times a factor in [½, 1)."""
+
+    __slots__ = ("base", "cap", "_random")
+
+    def __init__(self, *, base: float, cap: float, rng: random.Random | None = None) -> None:
+        self.base = base
+        self.cap = cap
+        self._random = rng or random.Random()  # noqa: S311 - jitter, not security
+
+    def delay(self, attempts: int) -> timedelta:
+        raw = min(self.cap, self.base * 2 ** max(attempts - 1, 0))
+        return timedelta(seconds=raw * (0.5 + self._random.random() / 2))
+
+
+class _NotOnForum(ForumError):
+    """The proposal never reached the forum (it predates sync): nothing to attach this to."""
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        backend: ForumBackend,
+        clock: Clock,
+        dead_letter: DeadLetter,
+        max_attempts: int,
+        backoff: Backoff,
+        lease_seconds: float = 60.0,
+        batch: int = 20,
+        name: str | None = None,
+    ) -> None:
+        self.db = db
+        self.backend = backend
+        self.clock = clock
+        self.dead_letter = dead_letter
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.lease = timedelta(seconds=lease_seconds)
+        self.batch = batch
+        self.name = name or f"relay-{uuid.uuid4().hex[:10]}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # --- one pass ------------------------------------------------------------------
+    async def claim(self) -> list[Claimed]:
+        async with self.db.write() as session:
+            return await SyncRepository(session).claim(
+                owner=self.name,
+                now=self.clock.now(),
+                lease=self.lease,
+                batch=self.batch,
+                skip_locked=self.db.dialect == "postgresql",
+            )
+
+    async def _send(self, item: Claimed) -> str | None:
+        """Call the forum for one row; returns the forum's id of what was created, if any."""
+        payload = item.payload
+        key = item.idempotency_key
+        if item.kind == "create":
+            proposal = ForumProposal(
+                tracking=item.tracking,
+                title=payload["title"],
+                body=payload["body"],
+                category=payload["category"],
+                region=payload.get("region"),
+                author_ref=payload["author_ref"],
+                created_at=datetime.fromisoformat(payload["created_at"]).astimezone(UTC),
+            )
+            return await self.backend.create_proposal(proposal, idempotency_key=key)
+        async with self.db.read() as session:
+            forum_id = await SyncRepository(session).forum_id_of(item.proposal_id)
+        if forum_id is None:
+            raise _NotOnForum(f"{item.tracking} has no forum id (created before sync?)")
+        if item.kind == "support":
+            await self.backend.add_support(
+                forum_id, author_ref=payload["author_ref"], idempotency_key=key
+            )
+            return None
+        if item.kind == "feedback":
+            return await self.backend.add_feedback(
+                forum_id, body=payload["body"], author_ref=payload["author_ref"],
+                idempotency_key=key,
+            )
+        if item.kind == "withdraw":
+            await self.backend.withdraw(
+                forum_id, author_ref=payload["author_ref"], idempotency_key=key
+            )
+            return None
+        raise ForumError(f"unknown outbox kind {item.kind!r}")
+
+    async def _record_sent(self, item: Claimed, forum_ref: str | None) -> bool:
+        uow = UnitOfWork(self.db, self.clock)
+        async with uow:
+            done = await uow.repo(SyncRepository).finish(
+                item.id, owner=self.name, status="sent", sent_at=uow.now(), last_error=None,
+                forum_ref=forum_ref,
+            )
+            if done and forum_ref is not None and item.kind == "create":
+                await uow.proposals.set_forum_id(item.proposal_id, forum_ref)
+            if done and forum_ref is not None and item.kind == "feedback" and item.ref_id:
+                if not await uow.proposals.set_feedback_forum_id(item.ref_id, forum_ref):
+                    log.warning("outbox %s: forum comment id already stored elsewhere", item.id)
+        return done
+
+    async def _retry_later(self, item: Claimed, error: str) -> str:
+        if item.attempts >= self.max_attempts:
+            await self.dead_letter(item, self.name, error)
+            return "dead"
+        async with self.db.write() as session:
+            await SyncRepository(session).finish(
+                item.id,
+                owner=self.name,
+                status="pending",
+                next_attempt_at=self.clock.now() + self.backoff.delay(item.attempts),
+                last_error=error[:500],
+            )
+        return "pending"
+
+    async def deliver(self, item: Claimed) -> str:
+        """Send one claimed row and record the outcome; returns the row's new status."""
+        try:
+            forum_ref = await self._send(item)
+        except ForumUnavailable as exc:
+            log.info("outbox %s (%s) attempt %s: forum unavailable: %s",
+                     item.id, item.kind, item.attempts, exc)
+            return await self._retry_later(item, str(exc))
+        except ForumError as exc:
+            log.warning("outbox %s (%s): forum refused: %s", item.id, item.kind, exc)
+            await self.dead_letter(item, self.name, str(exc)[:500])
+            return "dead"
+        except (KeyError, TypeError, ValueError) as exc:  # a malformed row: never retried
+            await self.dead_letter(item, self.name, f"malformed outbox row: {exc!r}"[:500])
+            return "dead"
+        if not await self._record_sent(item, forum_ref):
+            log.warning("outbox %s: lease lost before recording; another relay resends", item.id)
+            return "lost"
+        return "sent"
+
+    async def run_once(self) -> int:
+        items = await self.claim()
+        if items:  # one row per proposal at most: different proposals go in parallel
+            await asyncio.gather(*(self.deliver(item) for item in items))
+        return len(items)
+
+    async def drain(self, *, max_rounds: int = 1000) -> int:
+        """Run passes until nothing is due now (tests and ``gongnon sync run --once``)."""
+        total = 0
+        for _ in range(max_rounds):
+            count = await self.run_once()
+            if count == 0:
+                break
+            total += count
+        return total
+
+    # --- the loop --------------------------------------------------------------------
+    async def _idle_for(self, idle: float) -> float:
+        async with self.db.read() as session:
+            due = await SyncRepository(session).next_due()
+        if due is None:
+            return idle
+        wait = (due - self.clock.now()).total_seconds()
+        return min(idle, max(wait, 0.01))
+
+    async def run(self, *, idle: float = 1.0) -> None:
+        log.info("sync relay %s started", self.name)
+        while not self._stopping:
+            try:
+                count = await self.run_once()
+                pause = 0.0 if count else await self._idle_for(idle)
+            except Exception:
+                log.exception("sync relay %s: pass failed", self.name)
+                pause = idle
+            if pause > 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), pause)
+                except TimeoutError:
+                    pass
+        log.info("sync relay %s stopped", self.name)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
