@@ -205,3 +205,12 @@ class Views:
             total = sum(by_status.values())
             supports = (await s.execute(select(func.count()).select_from(Support))).scalar_one()
             return {"total": total, "by_status": by_status, "supports": int(supports)}
+
+    async def locale_of(self, person_id: int) -> str | None:
+        """The person's chosen language (conversations cache it per conversation)."""
+        from core.adapters.orm import Person
+
+        async with self.db.read() as s:
+            return (
+                await s.execute(select(Person.locale).where(Person.id == person_id))
+            ).scalar_one_or_none()

@@ -1,0 +1,492 @@
+"""The conversation engine: one locked, stateful turn per inbound message, for any channel."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from conversations.flow import Ctx, Flow, Step
+from conversations.incoming import Command, Inbound, Incoming, Location, Photo, Picked, Text
+from conversations.incoming import Unsupported
+from core.commands import EnsureIdentity
+from core.domain.errors import DomainError, InvalidField
+from core.domain.model import parse_tracking
+from core.i18n import catalog, normalise_locale, t
+from core.messages import Choice, Reply
+from core.ports import ChannelCapabilities, StateKey
+
+__all__ = ["Engine", "Interceptor", "error_text"]
+
+log = logging.getLogger(__name__)
+
+Interceptor = Callable[[Ctx, Incoming], Awaitable[list[Reply] | None]]
+
+STATE_VERSION = 1
+BACK, CANCEL, MORE = "nav:back", "nav:cancel", "nav:more"
+RESUME_CONTINUE, RESUME_RESTART = "resume:continue", "resume:restart"
+NAV_IDS = frozenset({BACK, CANCEL, MORE})
+_SOURCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MAX_HOPS = 8
+
+_COMMANDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "menu": ("menu", {}),
+    "help": ("menu", {"help": True}),
+    "language": ("language", {}),
+    "lang": ("language", {}),
+    "new": ("intake", {}),
+    "propose": ("intake", {}),
+    "mine": ("mine", {}),
+    "following": ("following", {}),
+    "lookup": ("lookup", {}),
+    "find": ("lookup", {}),
+}
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _words(key: str) -> frozenset[str]:
+    """Typed words for a navigation action, in every locale (``conv.words.cancel``)."""
+    out: set[str] = set()
+    for locale in ("ko", "en"):
+        raw = catalog(locale).get(key, "")
+        out.update(_norm(w) for w in raw.split("|") if w.strip())
+    return frozenset(out)
+
+
+def error_text(err: DomainError, locale: str) -> str:
+    """A domain error as a polite sentence: field rules are named precisely."""
+    if isinstance(err, InvalidField):
+        key = f"conv.invalid.{err.field}.{err.code}"
+        if key in catalog("ko"):
+            return t(key, locale, **err.params)
+    return t(err.key, locale, **err.params)
+
+
+class Engine:
+    """Channel-agnostic dialogs. ``await engine.handle(inbound)`` returns the replies to show."""
+
+    def __init__(self, *, core: Any) -> None:
+        self.core = core
+        self._flows: dict[str, Flow] = {}
+        self._routes: list[tuple[str, str]] = []
+        self._interceptors: list[Interceptor] = []
+        self._cancel_words = _words("conv.words.cancel")
+        self._back_words = _words("conv.words.back")
+        self._menu_words = _words("conv.words.menu")
+        self._help_words = _words("conv.words.help")
+
+    @classmethod
+    def from_core(cls, core: Any) -> Engine:
+        """The engine with every built-in flow, plus plugins named in
+        ``core.extras["conversation_plugins"]`` (callables or ``"module:function"`` strings
+        taking the engine)."""
+        from conversations.flows import builtin_flows
+
+        engine = cls(core=core)
+        for flow in builtin_flows():
+            engine.register(flow)
+        engine.add_route("p:", "proposal")
+        engine.add_route("menu:", "menu")
+        engine.add_route("lang:", "language")
+        for plugin in core.extras.get("conversation_plugins", ()):
+            _load_plugin(plugin)(engine)
+        return engine
+
+    # --- extension points ------------------------------------------------------------
+    def register(self, flow: Flow) -> None:
+        self._flows[flow.name] = flow
+
+    def add_route(self, prefix: str, flow_name: str) -> None:
+        """A picked choice id starting with ``prefix`` starts ``flow_name`` from any state."""
+        self._routes = [r for r in self._routes if r[0] != prefix]
+        self._routes.append((prefix, flow_name))
+        self._routes.sort(key=lambda r: -len(r[0]))
+
+    def add_interceptor(self, fn: Interceptor) -> None:
+        """``fn(ctx, incoming)`` runs before any flow; a list of replies means handled."""
+        self._interceptors.append(fn)
+
+    @property
+    def flows(self) -> dict[str, Flow]:
+        return dict(self._flows)
+
+    # --- one turn ----------------------------------------------------------------------
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        key = StateKey(inbound.channel, inbound.user_id)
+        async with self.core.state.lock(key):
+            return await self._turn(key, inbound)
+
+    async def _turn(self, key: StateKey, inbound: Inbound) -> list[Reply]:
+        state = await self.core.state.get(key)
+        fresh = not state or state.get("v") != STATE_VERSION or "person_id" not in state
+        if fresh:
+            try:
+                state = await self._new_state(inbound, (state or {}).get("source"))
+            except Exception:
+                log.exception("identity lookup failed on channel %s", inbound.channel)
+                locale = normalise_locale(inbound.locale, self.core.settings.default_locale)
+                return [Reply(text=t("error.generic", locale))]
+        assert state is not None
+        before = copy.deepcopy(state)
+        ctx = self._ctx(inbound, state)
+        try:
+            await self._dispatch(ctx, fresh=fresh)
+            await self._settle(ctx)
+        except DomainError as err:
+            ctx = self._ctx(inbound, before)
+            ctx.retry(error_text(err, ctx.locale))
+            self._attach_retry(ctx)
+        except Exception:
+            log.exception(
+                "conversation turn failed: channel=%s flow=%s step=%s input=%s",
+                inbound.channel, before.get("flow"), before.get("step"),
+                type(inbound.payload).__name__,
+            )
+            ctx = self._ctx(inbound, before)
+            ctx.retry(t("error.generic", ctx.locale))
+            self._attach_retry(ctx)
+        ctx.state["at"] = self._now().isoformat()
+        await self.core.state.set(key, ctx.state, ttl=self.core.settings.conversation_ttl_seconds)
+        return ctx.out
+
+    def _ctx(self, inbound: Inbound, state: dict[str, Any]) -> Ctx:
+        return Ctx(
+            core=self.core, inbound=inbound, state=state, capabilities=self._capabilities(inbound)
+        )
+
+    def _capabilities(self, inbound: Inbound) -> ChannelCapabilities:
+        sender = self.core.senders.get(inbound.channel)
+        caps = getattr(sender, "capabilities", None)
+        return caps if isinstance(caps, ChannelCapabilities) else ChannelCapabilities()
+
+    def _now(self) -> datetime:
+        return self.core.clock.now()  # type: ignore[no-any-return]
+
+    async def _new_state(self, inbound: Inbound, source: str | None) -> dict[str, Any]:
+        person_id = await self.core.execute(
+            EnsureIdentity(
+                channel=inbound.channel,
+                external_id=inbound.user_id,
+                address=inbound.address,
+                locale=inbound.locale,
+                display_name=inbound.display_name,
+            )
+        )
+        stored = await self.core.views.locale_of(person_id)
+        default = self.core.settings.default_locale
+        locale = stored or normalise_locale(inbound.locale, default)
+        return {
+            "v": STATE_VERSION,
+            "person_id": person_id,
+            "locale": locale,
+            "source": source,
+            "flow": "menu",
+            "step": "main",
+            "data": {},
+            "stack": [],
+            "offered": [],
+            "visible": [],
+            "page": 0,
+            "at": None,
+        }
+
+    # --- dispatch ------------------------------------------------------------------------
+    async def _dispatch(self, ctx: Ctx, *, fresh: bool) -> None:
+        payload = ctx.inbound.payload
+        for interceptor in self._interceptors:
+            replies = await interceptor(ctx, payload)
+            if replies is not None:
+                ctx.out.extend(replies)
+                ctx.acted = True
+                ctx.retry_choices = ()
+                return
+        payload = self._as_choice(ctx, payload)
+        if await self._global(ctx, payload):
+            return
+        if fresh:
+            ctx.start("menu", greet=True)
+            return
+        if ctx.state.get("resume"):
+            await self._resume_answer(ctx, payload)
+            return
+        if self._paused(ctx):
+            self._ask_resume(ctx)
+            return
+        await self._to_step(ctx, payload)
+
+    def _as_choice(self, ctx: Ctx, payload: Incoming) -> Incoming:
+        """Typed "2" or a choice's label means that choice."""
+        if not isinstance(payload, Text):
+            return payload
+        typed = _norm(payload.text)
+        if not typed:
+            return payload
+        visible = ctx.state.get("visible", [])
+        if MORE in visible and typed == _norm(ctx.t("conv.nav.more")):
+            return Picked(MORE)
+        if typed.isdigit() and 1 <= int(typed) <= len(visible):
+            return Picked(visible[int(typed) - 1])
+        for choice_id, label in ctx.state.get("offered", []):
+            if _norm(label) == typed:
+                return Picked(choice_id)
+        return payload
+
+    async def _global(self, ctx: Ctx, payload: Incoming) -> bool:
+        if isinstance(payload, Command):
+            await self._command(ctx, payload)
+            return True
+        if isinstance(payload, Text):
+            typed = _norm(payload.text)
+            tracking = parse_tracking(payload.text) if len(payload.text) <= 40 else None
+            if typed in self._cancel_words:
+                self._cancel(ctx)
+            elif typed in self._back_words:
+                self._back(ctx)
+            elif typed in self._menu_words:
+                ctx.start("menu")
+            elif typed in self._help_words:
+                ctx.start("menu", help=True)
+            elif tracking is not None:
+                await self._route(ctx, f"p:{tracking}:show")
+            else:
+                return False
+            return True
+        if isinstance(payload, Picked):
+            if payload.choice_id == CANCEL:
+                self._cancel(ctx)
+            elif payload.choice_id == BACK:
+                self._back(ctx)
+            elif payload.choice_id == MORE:
+                self._more(ctx)
+            elif any(payload.choice_id.startswith(prefix) for prefix, _ in self._routes):
+                await self._route(ctx, payload.choice_id)
+            else:
+                return False
+            return True
+        return False
+
+    async def _command(self, ctx: Ctx, cmd: Command) -> None:
+        name = cmd.name.lower().lstrip("/")
+        if name == "start":
+            arg = cmd.arg.strip()
+            if arg[:2].lower() == "p_" and parse_tracking(arg[2:]):
+                await self._route(ctx, f"p:{parse_tracking(arg[2:])}:show")
+                return
+            if arg and _SOURCE_RE.match(arg):
+                ctx.state["source"] = arg
+            ctx.start("menu", greet=True)
+        elif name == "cancel":
+            self._cancel(ctx)
+        elif name == "back":
+            self._back(ctx)
+        elif name in _COMMANDS:
+            flow, data = _COMMANDS[name]
+            ctx.start(flow, **data)
+        else:
+            ctx.say(ctx.t("conv.hint.unknown_command"))
+            ctx.start("menu")
+
+    async def _route(self, ctx: Ctx, choice_id: str) -> None:
+        for prefix, flow_name in self._routes:
+            if choice_id.startswith(prefix):
+                flow = self._flows[flow_name]
+                ctx.state["resume"] = False
+                if flow.on_route is not None:
+                    await flow.on_route(ctx, choice_id)
+                    return
+                ctx.start(flow_name)
+                self._enter(ctx)
+                step = flow.steps[flow.start]
+                if step.on_pick is not None:
+                    ctx.acted = False
+                    await step.on_pick(ctx, choice_id)
+                    if not ctx.acted:
+                        ctx.say(ctx.t("conv.hint.stale"))
+                        ctx.menu()
+                return
+
+    def _cancel(self, ctx: Ctx) -> None:
+        ctx.state["resume"] = False
+        if ctx.flow != "menu":
+            ctx.say(ctx.t("conv.cancelled"))
+        ctx.start("menu")
+
+    def _back(self, ctx: Ctx) -> None:
+        stack: list[str] = ctx.state.get("stack", [])
+        if ctx.state.get("resume") or not stack:
+            ctx.state["resume"] = False
+            ctx.start("menu")
+            return
+        ctx.state["step"] = stack.pop()
+        ctx.stay()
+
+    def _more(self, ctx: Ctx) -> None:
+        offered = ctx.offered
+        if not offered:
+            ctx.say(ctx.t("conv.hint.stale"))
+            ctx.stay()
+            return
+        ctx.state["page"] = int(ctx.state.get("page", 0)) + 1
+        ctx.acted = True
+        ctx.out.append(Reply(text=ctx.t("conv.more_text"), edit=True))
+        ctx.retry_choices = tuple(offered)
+
+    def _paused(self, ctx: Ctx) -> bool:
+        flow = self._flows.get(ctx.flow)
+        at = ctx.state.get("at")
+        if flow is None or not flow.resumable or not at:
+            return False
+        idle = (self._now() - datetime.fromisoformat(at)).total_seconds()
+        return idle >= self.core.settings.conversation_resume_after_seconds
+
+    def _ask_resume(self, ctx: Ctx) -> None:
+        flow = self._flows[ctx.flow]
+        ctx.state["resume"] = True
+        ctx.state["page"] = 0
+        choices = (
+            Choice(id=RESUME_CONTINUE, label=ctx.t("conv.resume.continue")),
+            Choice(id=RESUME_RESTART, label=ctx.t("conv.resume.restart")),
+            Choice(id=CANCEL, label=ctx.t("conv.nav.cancel")),
+        )
+        ctx.say(Reply(text=ctx.t(flow.resume_key)))
+        self._offer(ctx, ctx.out, choices)
+
+    async def _resume_answer(self, ctx: Ctx, payload: Incoming) -> None:
+        if isinstance(payload, Picked) and payload.choice_id == RESUME_CONTINUE:
+            ctx.state["resume"] = False
+            ctx.stay()
+        elif isinstance(payload, Picked) and payload.choice_id == RESUME_RESTART:
+            ctx.state["resume"] = False
+            ctx.start(ctx.flow)
+        else:
+            ctx.retry(ctx.t("conv.hint.choose"))
+
+    async def _to_step(self, ctx: Ctx, payload: Incoming) -> None:
+        flow = self._flows.get(ctx.flow)
+        step = flow.steps.get(ctx.step) if flow else None
+        if flow is None or step is None:  # a flow that is gone (upgrade): back to the menu
+            ctx.menu()
+            return
+        if isinstance(payload, Text) and step.on_text is not None:
+            await step.on_text(ctx, payload.text)
+        elif isinstance(payload, Picked) and step.on_pick is not None:
+            await step.on_pick(ctx, payload.choice_id)
+            if not ctx.acted:
+                ctx.retry(ctx.t("conv.hint.stale"))
+        elif isinstance(payload, Picked):
+            ctx.retry(ctx.t("conv.hint.stale"))
+        elif isinstance(payload, Photo) and step.on_photo is not None:
+            await step.on_photo(ctx, payload.ref, payload.caption)
+        elif isinstance(payload, Location) and step.on_location is not None:
+            await step.on_location(ctx, payload.latitude, payload.longitude)
+        elif isinstance(payload, Photo):
+            ctx.retry(ctx.t("conv.hint.no_photo"))
+        elif isinstance(payload, Location):
+            ctx.retry(ctx.t("conv.hint.no_location"))
+        elif isinstance(payload, Unsupported):
+            ctx.retry(ctx.t("conv.hint.unsupported"))
+
+    # --- navigation and rendering --------------------------------------------------------
+    def _enter(self, ctx: Ctx) -> None:
+        """Apply a pending ``start`` (a new flow with its data) without rendering."""
+        target = ctx.target
+        if target is None or target.data is None:
+            return
+        flow = self._flows.get(target.flow) or self._flows["menu"]
+        ctx.state.update(
+            flow=flow.name, step=target.step or flow.start, data=target.data, stack=[],
+            resume=False,
+        )
+        target.data = None
+        target.step = ctx.state["step"]
+        target.flow = flow.name
+        target.remember = False
+
+    async def _settle(self, ctx: Ctx) -> None:
+        """Follow navigation until a step is shown; or re-offer choices; or say "pardon?"."""
+        hops = 0
+        while ctx.target is not None:
+            hops += 1
+            if hops > _MAX_HOPS:
+                raise RuntimeError(f"too many redirects in flow {ctx.flow}")
+            self._enter(ctx)
+            target, ctx.target = ctx.target, None
+            stack = ctx.state.setdefault("stack", [])
+            if target.remember and target.step != ctx.step and self._current_step(ctx).remember:
+                stack.append(ctx.step)
+            elif not target.remember and target.step in stack:  # returning: forget the detour
+                del stack[stack.index(target.step) :]
+            ctx.state["step"] = target.step
+            ctx.state["page"] = 0
+            step = self._current_step(ctx)
+            rendered = await step.render(ctx)
+            if ctx.target is not None:  # the step sent us elsewhere (e.g. skipped)
+                continue
+            replies = [rendered] if isinstance(rendered, Reply) else list(rendered)
+            if not replies:
+                replies = [Reply(text=ctx.t("conv.hint.choose"))]
+            choices = replies[-1].choices + (self._nav(ctx) if step.nav else ())
+            ctx.out.extend(replies)
+            self._offer(ctx, ctx.out, choices)
+            return
+        if ctx.retry_choices is not None:
+            self._attach_retry(ctx)
+        elif not ctx.acted:
+            ctx.retry(ctx.t("conv.hint.not_understood"))
+            self._attach_retry(ctx)
+
+    def _current_step(self, ctx: Ctx) -> Step:
+        flow = self._flows.get(ctx.flow) or self._flows["menu"]
+        if ctx.step not in flow.steps:
+            ctx.state.update(flow=flow.name, step=flow.start)
+        return flow.steps[ctx.step]
+
+    def _nav(self, ctx: Ctx) -> tuple[Choice, ...]:
+        if ctx.flow == "menu":
+            return ()
+        return (
+            Choice(id=BACK, label=ctx.t("conv.nav.back")),
+            Choice(id=CANCEL, label=ctx.t("conv.nav.cancel")),
+        )
+
+    def _attach_retry(self, ctx: Ctx) -> None:
+        choices = ctx.retry_choices or ()
+        ctx.retry_choices = None
+        if choices and ctx.out:
+            self._offer(ctx, ctx.out, choices)
+
+    def _offer(self, ctx: Ctx, out: list[Reply], choices: Sequence[Choice]) -> None:
+        """Put ``choices`` on the last reply, a page at a time where buttons are few."""
+        full = [c for c in choices if c.id != MORE]
+        page = int(ctx.state.get("page", 0))
+        visible = _window(full, page, max(3, ctx.capabilities.max_buttons), ctx.t("conv.nav.more"))
+        ctx.state["offered"] = [[c.id, c.label] for c in full]
+        ctx.state["visible"] = [c.id for c in visible]
+        if out:
+            out[-1] = replace(out[-1], choices=tuple(visible))
+
+
+def _window(full: list[Choice], page: int, limit: int, more_label: str) -> list[Choice]:
+    if len(full) <= limit:
+        return full
+    items = [c for c in full if c.id not in NAV_IDS]
+    nav = [c for c in full if c.id in NAV_IDS]
+    per_page = max(1, limit - len(nav) - 1)
+    pages = (len(items) + per_page - 1) // per_page
+    page %= pages
+    return items[page * per_page : (page + 1) * per_page] + [Choice(MORE, more_label)] + nav
+
+
+def _load_plugin(plugin: Any) -> Callable[[Engine], None]:
+    if callable(plugin):
+        return plugin  # type: ignore[no-any-return]
+    module, _, attr = str(plugin).partition(":")
+    return getattr(importlib.import_module(module), attr or "install")  # type: ignore[no-any-return]
