@@ -121,12 +121,12 @@ class _Waiters:
             for event in events:
                 event.set()
 
-    async def wait(self, address: str, timeout: float) -> bool:
+    async def wait(self, address: str, *, seconds: float) -> bool:
         """True when woken (new message or shutdown), False on timeout."""
         event = asyncio.Event()
         self._events[address].add(event)
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(event.wait(), seconds)
             return True
         except TimeoutError:
             return False
@@ -275,11 +275,11 @@ class WebChat:
                 .values(delivered_up_to=up_to)
             )
 
-    async def wait(self, address: str, timeout: float) -> bool:
+    async def wait(self, address: str, *, seconds: float) -> bool:
         """Wait for a new item for ``address`` in this process (or shutdown)."""
         if self._waiters.closing:
             return True
-        return await self._waiters.wait(address, timeout)
+        return await self._waiters.wait(address, seconds=seconds)
 
     @property
     def closing(self) -> bool:

@@ -1,0 +1,312 @@
+"""The web chat mount: the page at ``/``, the JSON API under ``/webchat`` and its SSE stream."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from bots.web.parse import (
+    BadInput,
+    clean_text,
+    parse_json,
+    parse_last_event_id,
+    parse_message,
+    parse_session,
+)
+from bots.web.render import error_body, render_replies, sse_event
+from bots.web.sender import WebSender
+from conversations.incoming import Command, Inbound, Incoming, Photo, Picked
+from core.config import Settings
+from core.domain.errors import DomainError
+from core.i18n import LOCALES, catalog, normalise_locale, t
+from core.webchat import CHANNEL, UploadRejected, WebChat, WebSession, service
+
+__all__ = ["WebMount"]
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).with_name("static")
+JSON_MAX = 256 * 1024
+RETRY_MS = 3000
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def _page_texts(locale: str) -> dict[str, str]:
+    prefix = "web.page."
+    return {k[len(prefix) :]: v for k, v in catalog(locale).items() if k.startswith(prefix)}
+
+
+class WebMount:
+    """Serves the chat; ``start`` wires it to the core (sender, service) and the engine."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._chat: WebChat | None = None
+        self._engine: Any = None
+        self._template: str | None = None
+
+    def __repr__(self) -> str:
+        return "WebMount()"
+
+    # --- wiring ------------------------------------------------------------------
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/", self._guard("page", self.page))
+        app.router.add_static("/webchat/static/", STATIC, name="webchat-static")
+        app.router.add_post("/webchat/session", self._guard("session", self.session))
+        app.router.add_post("/webchat/message", self._guard("message", self.message))
+        app.router.add_post("/webchat/upload", self._guard("upload", self.upload))
+        app.router.add_get("/webchat/events", self._guard("events", self.events))
+        app.router.add_get("/webchat/files/{id}", self._guard("file", self.file))
+        app.on_shutdown.append(self._on_shutdown)
+
+    async def start(self, app: web.Application, core: Any, engine: Any) -> None:
+        self._chat = service(core)
+        self._engine = engine
+        core.register_sender(WebSender(chat=self._chat))
+
+    async def stop(self, app: web.Application) -> None:
+        if self._chat is not None:
+            self._chat.close_streams()
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        await self.stop(app)  # open streams end before the server waits for handlers
+
+    @property
+    def chat(self) -> WebChat:
+        if self._chat is None:
+            raise web.HTTPServiceUnavailable()
+        return self._chat
+
+    # --- the error boundary ----------------------------------------------------------
+    def _guard(self, name: str, handler: Handler) -> Handler:
+        async def run(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except BadInput as exc:
+                text = t(exc.key, self._locale(request), **exc.params)
+                return self._error(request, exc.code, text, exc.status)
+            except DomainError as exc:
+                text = t(exc.key, self._locale(request), **exc.params)
+                return self._error(request, "rejected", text, 422)
+            except web.HTTPException:
+                raise
+            except Exception as exc:
+                # The traceback's frames only: exception messages may carry what people typed.
+                log.error("webchat %s failed: %s\n%s", name, type(exc).__name__,
+                          "".join(traceback.format_tb(exc.__traceback__)))
+                text = t("web.error.generic", self._locale(request))
+                return self._error(request, "generic", text, 500)
+
+        return run
+
+    def _error(self, request: web.Request, code: str, message: str, status: int) -> web.Response:
+        return web.json_response(error_body(code, message), status=status, headers=API_HEADERS)
+
+    def _locale(self, request: web.Request) -> str:
+        """The session's language when known, else the request's hint, else the default."""
+        known = request.get("webchat_locale")
+        if isinstance(known, str):
+            return known
+        hint = request.query.get("lang") or request.headers.get("Accept-Language", "")
+        return normalise_locale(hint.split(",")[0].strip(), self.settings.default_locale)
+
+    # --- helpers -----------------------------------------------------------------------
+    async def _json(self, request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+        if request.content_length is not None and request.content_length > JSON_MAX:
+            raise BadInput("too_long", status=413, max=JSON_MAX, length=request.content_length)
+        raw = await request.read()
+        if len(raw) > JSON_MAX:
+            raise BadInput("too_long", status=413, max=JSON_MAX, length=len(raw))
+        data = parse_json(raw, allow_empty=allow_empty)
+        locale = data.get("locale")
+        if isinstance(locale, str) and locale in LOCALES:
+            request["webchat_locale"] = locale
+        return data
+
+    async def _session_for(self, request: web.Request, token: str | None) -> WebSession:
+        if not token:
+            raise BadInput("missing_session")
+        found = await self.chat.find_session(token)
+        if found is None:
+            raise BadInput("unknown_session", status=401)
+        request["webchat_locale"] = found.locale
+        return found
+
+    async def _turn(self, web_session: WebSession, payload: Incoming) -> list[dict[str, Any]]:
+        inbound = Inbound(
+            channel=CHANNEL,
+            user_id=web_session.id,
+            address=web_session.address,
+            payload=payload,
+            locale=web_session.locale,
+        )
+        replies = await self._engine.handle(inbound)
+        await self.chat.touch(web_session)
+        return render_replies(replies)
+
+    # --- the page ------------------------------------------------------------------------
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        locale = normalise_locale(request.query.get("lang"), self.settings.default_locale)
+        if self._template is None:
+            self._template = await asyncio.to_thread(
+                (STATIC / "index.html").read_text, encoding="utf-8"
+            )
+        texts = {loc: _page_texts(loc) for loc in LOCALES}
+        body = self._template
+        for key, value in texts[locale].items():
+            body = body.replace("{{" + key + "}}", html.escape(value))
+        blob = json.dumps(texts, ensure_ascii=False).replace("<", "\\u003c")
+        body = body.replace("{{lang}}", locale).replace("{{texts_json}}", blob)
+        return web.Response(text=body, content_type="text/html", headers=PAGE_HEADERS)
+
+    # --- the JSON API --------------------------------------------------------------------
+    async def session(self, request: web.Request) -> web.StreamResponse:
+        """Open (or resume) a session and answer with the greeting."""
+        req = parse_session(await self._json(request, allow_empty=True))
+        locale = req.locale if req.locale in LOCALES else None
+        if req.token:
+            token = req.token
+            web_session = await self._session_for(request, token)
+        else:
+            hint = locale or self._locale(request)
+            token, web_session = await self.chat.open_session(locale=hint)
+            request["webchat_locale"] = web_session.locale
+        replies: list[dict[str, Any]] = []
+        switched = bool(locale and locale != web_session.locale)
+        if locale and switched:
+            # The engine's language flow stores the choice and answers in the new language.
+            web_session = await self.chat.set_locale(web_session, locale)
+            request["webchat_locale"] = locale
+            replies += await self._turn(web_session, Picked(f"lang:{locale}"))
+        if not req.token or req.start or (req.greet and not switched):
+            replies += await self._turn(web_session, Command("start", req.start))
+        return web.json_response(
+            {"session": token, "locale": web_session.locale, "replies": replies},
+            headers=API_HEADERS,
+        )
+
+    async def message(self, request: web.Request) -> web.StreamResponse:
+        req = parse_message(await self._json(request))
+        web_session = await self._session_for(request, req.token)
+        replies = await self._turn(web_session, req.payload)
+        return web.json_response({"replies": replies}, headers=API_HEADERS)
+
+    async def upload(self, request: web.Request) -> web.StreamResponse:
+        """A photo (multipart: ``session``, ``file``, optional ``caption``) for the conversation."""
+        if not request.content_type.startswith("multipart/"):
+            raise BadInput("upload_missing")
+        limit = self.chat.upload_max_bytes
+        fields: dict[str, str] = {}
+        data: bytes | None = None
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                continue
+            name = part.name or ""
+            if name == "file":
+                data = await self._read_capped(part, limit)
+            elif name in ("session", "caption"):
+                fields[name] = (await self._read_capped(part, 6000)).decode("utf-8", "replace")
+        web_session = await self._session_for(request, fields.get("session"))
+        if not data:
+            raise BadInput("upload_missing")
+        try:
+            ref = await self.chat.save_upload(web_session, data)
+        except UploadRejected as exc:
+            status = 413 if exc.code == "too_large" else 415
+            raise BadInput(f"upload_{exc.code}", status=status,
+                           max_mb=round(limit / 1024 / 1024, 1)) from exc
+        caption = clean_text(fields.get("caption", "")).strip()[:1000] or None
+        replies = await self._turn(web_session, Photo(ref, caption))
+        return web.json_response({"replies": replies, "ref": ref}, headers=API_HEADERS)
+
+    async def _read_capped(self, part: Any, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await part.read_chunk(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise BadInput("upload_too_large", status=413,
+                               max_mb=round(limit / 1024 / 1024, 1))
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        """An uploaded photo, to the session that uploaded it only."""
+        web_session = await self._session_for(request, request.query.get("session"))
+        found = await self.chat.upload(f"{CHANNEL}:{request.match_info['id']}")
+        if found is None or found[2] != web_session.id or not found[0].is_file():
+            raise BadInput("not_found", status=404)
+        path, content_type, _owner = found
+        return web.FileResponse(path, headers={"Content-Type": content_type, **API_HEADERS})
+
+    # --- server-sent events ----------------------------------------------------------------
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Pushed messages, oldest first, resumable with ``Last-Event-ID`` (or ``?after=``)."""
+        web_session = await self._session_for(request, request.query.get("session"))
+        cursor = parse_last_event_id(
+            request.headers.get("Last-Event-ID"), request.query.get("after")
+        )
+        if cursor is None:
+            cursor = web_session.delivered_up_to
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-store",
+                "X-Accel-Buffering": "no",
+                "X-Content-Type-Options": "nosniff",
+            }
+        )
+        await response.prepare(request)
+        try:
+            await response.write(f"retry: {RETRY_MS}\n: connected\n\n".encode())
+            await self._pump(request, response, web_session.address, cursor)
+        except (ConnectionResetError, ConnectionError):
+            pass  # the browser went away; it resumes from its Last-Event-ID
+        return response
+
+    async def _pump(
+        self, request: web.Request, response: web.StreamResponse, address: str, cursor: int
+    ) -> None:
+        chat = self.chat
+        loop = asyncio.get_running_loop()
+        heartbeat = self.settings.web_sse_heartbeat_seconds
+        poll = self.settings.web_sse_poll_seconds
+        last_write = loop.time()
+        while not chat.closing:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return
+            items = await chat.items_after(address, cursor)
+            for item in items:
+                await response.write(sse_event(item.id, [item.reply]))
+                cursor = item.id
+            if items:
+                await chat.mark_delivered(address, cursor)
+                last_write = loop.time()
+                continue
+            idle = loop.time() - last_write
+            if idle >= heartbeat:
+                await response.write(b": ping\n\n")
+                last_write = loop.time()
+                idle = 0.0
+            await chat.wait(address, seconds=max(0.05, min(poll, heartbeat - idle)))

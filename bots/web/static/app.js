@@ -1,0 +1,403 @@
+/* 공론 Gongnon web chat: talks to /webchat/* (JSON) and /webchat/events (SSE). No dependencies.
+   Every piece of server text is inserted with textContent, never as HTML. */
+(function () {
+  "use strict";
+
+  var TEXTS = JSON.parse(document.getElementById("gongnon-texts").textContent);
+  var KEY_SESSION = "gongnon.session";
+  var KEY_LAST = "gongnon.lastEvent";
+  var KEY_LANG = "gongnon.lang";
+  var KEY_LOG = "gongnon.transcript";
+  var LOG_KEEP = 80;
+
+  var $ = function (id) { return document.getElementById(id); };
+  var log = $("log");
+  var statusEl = $("status");
+  var choicesEl = $("choices");
+  var extras = $("extras");
+  var photoWrap = $("photo-wrap");
+  var photoInput = $("photo");
+  var locationButton = $("location-button");
+  var form = $("composer");
+  var input = $("message");
+  var sendButton = $("send-button");
+  var langButton = $("lang-button");
+  var menuButton = $("menu-button");
+
+  function storage(kind) {
+    try { return window[kind]; } catch (e) { return null; }
+  }
+  var local = storage("localStorage");
+  var tab = storage("sessionStorage");
+  function get(store, key) { try { return store ? store.getItem(key) : null; } catch (e) { return null; } }
+  function put(store, key, value) { try { if (store) { store.setItem(key, value); } } catch (e) { /* full or blocked */ } }
+  function drop(store, key) { try { if (store) { store.removeItem(key); } } catch (e) { /* blocked */ } }
+
+  var params = new URLSearchParams(window.location.search);
+  var locale = params.get("lang") || get(local, KEY_LANG) || document.documentElement.lang || "ko";
+  if (!TEXTS[locale]) { locale = "ko"; }
+  var session = get(local, KEY_SESSION);
+  var startArg = params.get("start") || "";
+  var transcript = [];
+  var stream = null;
+  var busy = false;
+
+  function tx(key) { return (TEXTS[locale] || TEXTS.ko)[key] || key; }
+
+  function applyTexts() {
+    document.documentElement.lang = locale;
+    document.title = tx("title");
+    document.querySelectorAll("[data-t]").forEach(function (el) { el.textContent = tx(el.getAttribute("data-t")); });
+    input.placeholder = tx("placeholder");
+    langButton.setAttribute("aria-label", tx("lang_toggle_label"));
+    langButton.lang = locale === "ko" ? "en" : "ko";
+    choicesEl.setAttribute("aria-label", tx("choices_label"));
+    document.querySelector(".tools").setAttribute("aria-label", tx("menu"));
+  }
+
+  /* --- the transcript ------------------------------------------------------------ */
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  function fileUrl(url) {
+    if (url.indexOf("/webchat/files/") === 0 && session) {
+      return url + "?session=" + encodeURIComponent(session);
+    }
+    return url;
+  }
+
+  function bubble(entry) {
+    var el = document.createElement("div");
+    el.className = "msg " + entry.who + (entry.notice ? " bot notice" : "");
+    var speaker = document.createElement("span");
+    speaker.className = "visually-hidden";
+    speaker.textContent = (entry.who === "me" ? tx("you") : tx("bot")) + ": ";
+    el.appendChild(speaker);
+    if (entry.notice) {
+      var badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = tx("notice");
+      el.appendChild(badge);
+      el.appendChild(document.createElement("br"));
+    }
+    var reply = entry.reply || {};
+    if (reply.heading) {
+      var heading = document.createElement("p");
+      heading.className = "heading";
+      heading.textContent = reply.heading;
+      el.appendChild(heading);
+    }
+    var text = document.createElement("p");
+    text.textContent = reply.text || "";
+    el.appendChild(text);
+    if (reply.image && reply.image.url) {
+      var img = document.createElement("img");
+      img.src = fileUrl(reply.image.url);
+      img.alt = reply.image.alt || "";
+      el.appendChild(img);
+    }
+    if (reply.choices && reply.choices.length) {
+      // For screen readers and the record: the options as a numbered list.
+      var list = document.createElement("ol");
+      list.className = "visually-hidden";
+      reply.choices.forEach(function (c) {
+        var li = document.createElement("li");
+        li.textContent = c.label;
+        list.appendChild(li);
+      });
+      el.appendChild(list);
+    }
+    return el;
+  }
+
+  function remember(entry) {
+    transcript.push(entry);
+    if (transcript.length > LOG_KEEP) { transcript = transcript.slice(-LOG_KEEP); }
+    put(tab, KEY_LOG, JSON.stringify({ session: session, entries: transcript }));
+  }
+
+  function add(entry, keep) {
+    log.appendChild(bubble(entry));
+    if (keep !== false) { remember(entry); }
+    scrollDown();
+  }
+
+  function say(who, text, extra) {
+    var entry = { who: who, reply: { text: text } };
+    if (extra) { Object.keys(extra).forEach(function (k) { entry[k] = extra[k]; }); }
+    add(entry, who !== "error");
+  }
+
+  /* --- choices and requests --------------------------------------------------------- */
+  function clearChoices() {
+    choicesEl.textContent = "";
+    choicesEl.hidden = true;
+    extras.hidden = true;
+    photoWrap.hidden = true;
+    locationButton.hidden = true;
+  }
+
+  function showChoices(reply) {
+    clearChoices();
+    var choices = reply.choices || [];
+    choices.forEach(function (choice, index) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "choice";
+      button.setAttribute("data-choice", choice.id);
+      var num = document.createElement("span");
+      num.className = "num";
+      num.textContent = String(index + 1);
+      var label = document.createElement("span");
+      label.textContent = choice.label;
+      button.appendChild(num);
+      button.appendChild(label);
+      button.addEventListener("click", function () { pick(choice); });
+      choicesEl.appendChild(button);
+    });
+    choicesEl.hidden = choices.length === 0;
+    if (reply.request === "photo") { extras.hidden = false; photoWrap.hidden = false; }
+    if (reply.request === "location" && navigator.geolocation) {
+      extras.hidden = false;
+      locationButton.hidden = false;
+    }
+  }
+
+  function showReplies(replies, options) {
+    var last = null;
+    (replies || []).forEach(function (reply) {
+      add({ who: "bot", reply: reply, notice: !!(options && options.notice) });
+      last = reply;
+    });
+    if (!last) { return; }
+    if (options && options.notice) {
+      // A pushed message offers its buttons only when nothing else is being asked.
+      if (choicesEl.hidden && last.choices && last.choices.length) { showChoices(last); }
+      return;
+    }
+    showChoices(last);
+    if (options && options.focus) {
+      var first = choicesEl.querySelector("button");
+      (first || input).focus();
+    }
+  }
+
+  /* --- talking to the server ------------------------------------------------------- */
+  function setBusy(on) {
+    busy = on;
+    sendButton.disabled = on;
+    statusEl.textContent = on ? tx("typing") : "";
+    statusEl.classList.toggle("busy", on);
+  }
+
+  function post(path, body) {
+    var init = { method: "POST", credentials: "same-origin" };
+    if (body instanceof FormData) {
+      init.body = body;
+    } else {
+      init.headers = { "Content-Type": "application/json" };
+      init.body = JSON.stringify(body);
+    }
+    return fetch(path, init).then(function (response) {
+      return response.json().catch(function () { return null; }).then(function (data) {
+        return { ok: response.ok, status: response.status, data: data };
+      });
+    });
+  }
+
+  function errorText(result) {
+    return (result && result.data && result.data.error && result.data.error.message) || tx("failed");
+  }
+
+  function send(body, echo, restore) {
+    if (busy || !session) { return Promise.resolve(false); }
+    body.session = session;
+    if (echo) { say("me", echo); }
+    clearChoices();
+    setBusy(true);
+    var request = body instanceof FormData ? post("/webchat/upload", body) : post("/webchat/message", body);
+    return request.then(function (result) {
+      setBusy(false);
+      if (result.status === 401) { return restart(true); }
+      if (!result.ok) {
+        say("error", errorText(result));
+        if (restore) { input.value = restore; }
+        input.focus();
+        return false;
+      }
+      showReplies(result.data.replies, { focus: true });
+      return true;
+    }).catch(function () {
+      setBusy(false);
+      say("error", tx("failed"));
+      if (restore) { input.value = restore; }
+      input.focus();
+      return false;
+    });
+  }
+
+  function pick(choice) {
+    send({ choice: choice.id }, choice.label);
+  }
+
+  function submitText() {
+    var text = input.value;
+    if (!text.trim()) {
+      say("error", tx("empty"));
+      input.focus();
+      return;
+    }
+    input.value = "";
+    send({ text: text }, text, text).then(function () {
+      if (document.activeElement === document.body) { input.focus(); }
+    });
+  }
+
+  /* --- the session ----------------------------------------------------------------- */
+  function saveSession(data) {
+    session = data.session;
+    put(local, KEY_SESSION, session);
+    if (data.locale && TEXTS[data.locale]) {
+      locale = data.locale;
+      put(local, KEY_LANG, locale);
+      applyTexts();
+    }
+  }
+
+  function restoreTranscript() {
+    var saved = null;
+    try { saved = JSON.parse(get(tab, KEY_LOG) || "null"); } catch (e) { saved = null; }
+    if (!saved || saved.session !== session || !saved.entries || !saved.entries.length) { return false; }
+    transcript = saved.entries;
+    transcript.forEach(function (entry) { log.appendChild(bubble(entry)); });
+    var lastBot = null;
+    for (var i = transcript.length - 1; i >= 0; i -= 1) {
+      if (transcript[i].who === "bot") { lastBot = transcript[i].reply; break; }
+      if (transcript[i].who === "me") { break; }
+    }
+    if (lastBot) { showChoices(lastBot); }
+    scrollDown();
+    return true;
+  }
+
+  function open(greet) {
+    var body = { locale: locale };
+    if (session) { body.session = session; }
+    if (startArg) { body.start = startArg; }
+    if (!greet) { body.greet = false; }
+    return post("/webchat/session", body).then(function (result) {
+      if (result.status === 401 && session) { return restart(true); }
+      if (!result.ok) { say("error", errorText(result)); return false; }
+      saveSession(result.data);
+      startArg = "";
+      showReplies(result.data.replies, { focus: false });
+      connect();
+      return true;
+    }).catch(function () {
+      say("error", tx("failed"));
+      return false;
+    });
+  }
+
+  function restart(announce) {
+    session = null;
+    drop(local, KEY_SESSION);
+    drop(local, KEY_LAST);
+    drop(tab, KEY_LOG);
+    transcript = [];
+    if (stream) { stream.close(); stream = null; }
+    if (announce) { say("system", tx("restarted")); }
+    return open(true);
+  }
+
+  /* --- pushed messages (server-sent events) ---------------------------------------- */
+  function connect() {
+    if (stream) { stream.close(); }
+    if (!session || !window.EventSource) { return; }
+    var url = "/webchat/events?session=" + encodeURIComponent(session);
+    var last = get(local, KEY_LAST);
+    if (last) { url += "&after=" + encodeURIComponent(last); }
+    stream = new EventSource(url);
+    stream.addEventListener("message", function (event) {
+      var data;
+      try { data = JSON.parse(event.data); } catch (e) { return; }
+      put(local, KEY_LAST, String(data.id));
+      showReplies(data.replies, { notice: true });
+      if (statusEl.textContent === tx("offline")) { statusEl.textContent = ""; }
+    });
+    stream.addEventListener("open", function () {
+      if (statusEl.textContent === tx("offline")) { statusEl.textContent = ""; }
+    });
+    stream.addEventListener("error", function () {
+      if (!stream) { return; }
+      if (!busy) { statusEl.textContent = tx("offline"); }
+      if (stream.readyState === EventSource.CLOSED) {
+        // Refused (expired session) or the server is down: check the session, then reconnect.
+        stream = null;
+        window.setTimeout(function () { open(false); }, 5000);
+      }
+    });
+  }
+
+  /* --- events ----------------------------------------------------------------------- */
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    submitText();
+  });
+
+  input.addEventListener("keydown", function (event) {
+    // Enter sends; Shift+Enter is a new line; never while a Korean IME is composing.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      submitText();
+    }
+  });
+
+  langButton.addEventListener("click", function () {
+    locale = locale === "ko" ? "en" : "ko";
+    put(local, KEY_LANG, locale);
+    applyTexts();
+    if (!session) { return; }
+    clearChoices();
+    setBusy(true);
+    post("/webchat/session", { session: session, locale: locale }).then(function (result) {
+      setBusy(false);
+      if (result.status === 401) { return restart(true); }
+      if (!result.ok) { say("error", errorText(result)); return; }
+      saveSession(result.data);
+      showReplies(result.data.replies, { focus: false });
+    }).catch(function () { setBusy(false); say("error", tx("failed")); });
+  });
+
+  menuButton.addEventListener("click", function () {
+    send({ text: "/menu" }, tx("menu"));
+  });
+
+  photoInput.addEventListener("change", function () {
+    var file = photoInput.files && photoInput.files[0];
+    if (!file) { return; }
+    var data = new FormData();
+    data.append("session", session || "");
+    data.append("file", file, file.name);
+    photoInput.value = "";
+    send(data, tx("photo_sent"));
+  });
+
+  locationButton.addEventListener("click", function () {
+    navigator.geolocation.getCurrentPosition(function (position) {
+      send({ location: { latitude: position.coords.latitude, longitude: position.coords.longitude } },
+        tx("location_sent"));
+    }, function () {
+      say("error", tx("location_denied"));
+      input.focus();
+    }, { timeout: 15000, maximumAge: 60000 });
+  });
+
+  /* --- start ------------------------------------------------------------------------ */
+  applyTexts();
+  if (session && !startArg && restoreTranscript()) {
+    open(false);
+  } else {
+    drop(tab, KEY_LOG);
+    open(true);
+  }
+})();
