@@ -85,6 +85,10 @@ def _mounts(settings: Settings) -> list[Any]:
 
     mounts: list[Any] = [WebMount(settings)]
     # Other channels append their mount here when enabled by settings.
+    if settings.forum_backend != "local":
+        from bots.forum.routes import ForumMount
+
+        mounts.append(ForumMount(settings))
     return mounts
 
 
