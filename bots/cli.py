@@ -68,6 +68,7 @@ def _feature_commands() -> list[Callable[[Any], None]]:
     modules: list[str] = [
         # e.g. "bots.telegram.cli",
         "bots.forum.cli",
+        "bots.telegram.cli",
     ]
     return [importlib.import_module(name).register for name in modules]
 

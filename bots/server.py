@@ -52,6 +52,7 @@ async def healthz(request: web.Request) -> web.Response:
 def create_app(settings: Settings, *, core: Core | None = None, **overrides: Any) -> web.Application:
     """The whole server. ``core`` may be given by tests; otherwise it is bootstrapped."""
     app = web.Application(client_max_size=12 * 1024 * 1024)
+    mounts = _mounts(settings)  # one instance per mount: the routes and the lifetime share it
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         instance = core or await bootstrap(settings, **overrides)
@@ -59,7 +60,6 @@ def create_app(settings: Settings, *, core: Core | None = None, **overrides: Any
         from conversations import build_engine
 
         app[ENGINE] = build_engine(instance)
-        mounts = _mounts(settings)
         for mount in mounts:
             await mount.start(app, instance, app[ENGINE])
         await instance.start()
@@ -74,7 +74,7 @@ def create_app(settings: Settings, *, core: Core | None = None, **overrides: Any
 
     app.cleanup_ctx.append(lifetime)
     app.router.add_get("/healthz", healthz)
-    for mount in _mounts(settings):
+    for mount in mounts:
         mount.routes(app)
     return app
 
@@ -89,6 +89,10 @@ def _mounts(settings: Settings) -> list[Any]:
         from bots.forum.routes import ForumMount
 
         mounts.append(ForumMount(settings))
+    if settings.telegram_enabled:
+        from bots.telegram.routes import TelegramMount
+
+        mounts.append(TelegramMount(settings))
     return mounts
 
 

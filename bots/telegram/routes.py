@@ -1,0 +1,343 @@
+"""The Telegram mount: webhook route or long polling, both feeding PTB's Application, then the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+from weakref import WeakValueDictionary
+
+from aiohttp import web
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bots.telegram.bot import (
+    ALLOWED_UPDATES,
+    WEBHOOK_PATH,
+    build_application,
+    channel_limits,
+    set_commands,
+)
+from bots.telegram.parse import CHANNEL, FromPerson, Ignored, Membership, parse_update
+from bots.telegram.sender import TelegramSender, retry_after_seconds
+from conversations.incoming import Picked
+from core.commands import MarkUnreachable
+from core.config import Settings
+from core.i18n import normalise_locale, t
+from core.messages import Reply
+
+__all__ = ["SECRET_HEADER", "TelegramMount"]
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DEDUPE_TTL = 24 * 3600  # Telegram keeps an unaccepted update for 24 h
+MAX_IN_FLIGHT = 2000  # beyond this the webhook answers 503 and Telegram redelivers later
+POLL_TIMEOUT = 25
+STOP_GRACE = 20.0
+
+
+def _json_error(status: int, error: str) -> web.Response:
+    return web.json_response({"ok": False, "error": error}, status=status)
+
+
+class TelegramMount:
+    """Telegram in the shared aiohttp server.
+
+    Webhook mode (``GONGNON_TELEGRAM_WEBHOOK_URL`` set): ``POST /telegram/webhook`` checks the
+    secret header, answers 200 at once and processes after the answer; ``setWebhook`` is called
+    on start with the secret. Polling mode: a ``getUpdates`` loop that confirms an offset only
+    after the batch is processed and confirms it once more on stop, so a restart neither loses
+    nor repeats updates. Every update id is claimed once (``core.state``) against redeliveries.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.application: Application | None = None  # type: ignore[type-arg]
+        self.sender: TelegramSender | None = None
+        self.core: Any = None
+        self.engine: Any = None
+        self.bot_username: str | None = None
+        self._ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._chat_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+        self._poller: asyncio.Task[None] | None = None
+        self._offset: int | None = None
+
+    def __repr__(self) -> str:
+        return f"TelegramMount(webhook={self.webhook_mode})"
+
+    @property
+    def webhook_mode(self) -> bool:
+        return bool(self.settings.telegram_webhook_url)
+
+    # --- lifecycle -------------------------------------------------------------------
+    def routes(self, app: web.Application) -> None:
+        if self.webhook_mode:
+            app.router.add_post(WEBHOOK_PATH, self.webhook)
+
+    async def start(self, app: web.Application, core: Any, engine: Any) -> None:
+        self.core, self.engine = core, engine
+        application = build_application(self.settings)
+        application.add_handler(TypeHandler(Update, self._on_update))
+        application.add_error_handler(self._on_error)
+        self.application = application
+        self.sender = TelegramSender(
+            bot=application.bot,
+            state=core.state,
+            limits=channel_limits(self.settings),
+            default_locale=self.settings.default_locale,
+        )
+        core.register_sender(self.sender)  # before core.start(): the delivery worker needs it
+        if self.webhook_mode and self.settings.telegram_webhook_secret is None:
+            log.warning("telegram webhook has no GONGNON_TELEGRAM_WEBHOOK_SECRET: anyone can post")
+        await application.initialize()  # getMe: a wrong token stops start-up here
+        await application.start()
+        self.bot_username = application.bot.username
+        await self._configure()
+        self._ready.set()
+        if not self.webhook_mode:
+            self._poller = asyncio.create_task(self._poll(), name="telegram-poller")
+
+    async def _configure(self) -> None:
+        assert self.application is not None
+        bot = self.application.bot
+        try:
+            await set_commands(bot, self.settings.default_locale)
+        except TelegramError as exc:
+            log.warning("telegram setMyCommands failed: %s", type(exc).__name__)
+        if self.webhook_mode:
+            secret = self.settings.telegram_webhook_secret
+            await bot.set_webhook(
+                url=str(self.settings.telegram_webhook_url),
+                secret_token=secret.get_secret_value() if secret else None,
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+
+    async def stop(self, app: web.Application) -> None:
+        self._stopping.set()
+        if self._poller is not None:
+            try:
+                await asyncio.wait_for(self._poller, STOP_GRACE)
+            except (TimeoutError, asyncio.CancelledError):
+                log.warning("telegram poller did not stop in time")
+            await self._confirm_offset()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=STOP_GRACE)
+        if self.application is not None:
+            if self.application.running:
+                await self.application.stop()
+            await self.application.shutdown()
+
+    # --- webhook ---------------------------------------------------------------------
+    async def webhook(self, request: web.Request) -> web.Response:
+        secret = self.settings.telegram_webhook_secret
+        if secret is not None:
+            given = request.headers.get(SECRET_HEADER)
+            if given is None:
+                return _json_error(401, "missing secret token")
+            expected = secret.get_secret_value().encode()
+            if not hmac.compare_digest(given.encode("utf-8", "replace"), expected):
+                return _json_error(403, "wrong secret token")
+        if not self._ready.is_set() or self._stopping.is_set():
+            return _json_error(503, "not ready")
+        if len(self._tasks) >= MAX_IN_FLIGHT:
+            return _json_error(503, "busy")
+        try:
+            data = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return _json_error(400, "invalid JSON")
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return _json_error(400, "not an update")
+        self._spawn(self._process_json(data))
+        return web.Response(status=200)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process_json(self, data: dict[str, Any]) -> None:
+        assert self.application is not None
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except Exception as exc:  # noqa: BLE001 - a malformed update is dropped, and said so
+            log.warning("telegram update %s could not be read: %s", data.get("update_id"),
+                        type(exc).__name__)
+            return
+        await self.application.process_update(update)
+
+    # --- polling ---------------------------------------------------------------------
+    async def _poll(self) -> None:
+        assert self.application is not None
+        bot = self.application.bot
+        await self._retrying(lambda: bot.delete_webhook(drop_pending_updates=False))
+        delay = 1.0
+        while not self._stopping.is_set():
+            fetch = asyncio.ensure_future(
+                bot.get_updates(
+                    offset=self._offset,
+                    timeout=POLL_TIMEOUT,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                )
+            )
+            stop = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not fetch.done():  # stopping: what was in flight stays unconfirmed on Telegram
+                fetch.cancel()
+                await asyncio.gather(fetch, return_exceptions=True)
+                return
+            try:
+                updates = fetch.result()
+            except RetryAfter as exc:
+                await self._sleep(retry_after_seconds(exc))
+                continue
+            except InvalidToken:
+                log.error("telegram refused the bot token; polling stops")
+                return
+            except (NetworkError, Conflict) as exc:  # includes timeouts and 5xx
+                log.warning("telegram getUpdates failed (%s); retrying in %.0fs",
+                            type(exc).__name__, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, 60.0)
+                continue
+            delay = 1.0
+            if updates:
+                # Process the whole batch before confirming it (the next getUpdates' offset).
+                await asyncio.gather(*(self._process_update(u) for u in updates))
+                self._offset = updates[-1].update_id + 1
+
+    async def _process_update(self, update: Update) -> None:
+        assert self.application is not None
+        await self.application.process_update(update)
+
+    async def _confirm_offset(self) -> None:
+        """Tell Telegram the last batch is done, so the next start does not get it again."""
+        if self._offset is None or self.application is None:
+            return
+        try:
+            await self.application.bot.get_updates(offset=self._offset, limit=1, timeout=0)
+        except TelegramError as exc:
+            log.warning("telegram offset confirmation failed: %s", type(exc).__name__)
+
+    async def _retrying(self, action: Any, attempts: int = 5) -> None:
+        for attempt in range(attempts):
+            try:
+                await action()
+                return
+            except (NetworkError, RetryAfter) as exc:
+                if attempt == attempts - 1:
+                    raise
+                log.warning("telegram call failed (%s); retrying", type(exc).__name__)
+                await self._sleep(2.0**attempt)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    # --- one update ------------------------------------------------------------------
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await self.handle_update(update)
+        except Exception:
+            # Logged with the update id only: no names, chat ids or texts in logs.
+            log.exception("telegram update %s failed", update.update_id)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = getattr(update, "update_id", None)
+        error = context.error
+        log.error("telegram update %s: %s", update_id, type(error).__name__,
+                  exc_info=(type(error), error, error.__traceback__) if error else None)
+
+    @asynccontextmanager
+    async def _in_order(self, key: str) -> AsyncIterator[None]:
+        """Updates of one chat are handled in arrival order (the lock is taken before any await)."""
+        lock = self._chat_locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._chat_locks[key] = lock
+        async with lock:
+            yield
+
+    async def handle_update(self, update: Update) -> None:
+        """Dedupe, classify and act on one update."""
+        parsed = parse_update(update, bot_username=self.bot_username)
+        key = parsed.inbound.address if isinstance(parsed, FromPerson) else "-"
+        async with self._in_order(key):
+            if not await self.core.state.claim(f"telegram:update:{update.update_id}", ttl=DEDUPE_TTL):
+                return
+            if isinstance(parsed, FromPerson):
+                await self._converse(parsed)
+            elif isinstance(parsed, Membership):
+                await self.core.execute(
+                    MarkUnreachable(
+                        channel=CHANNEL,
+                        address=parsed.address,
+                        reason="blocked the bot" if not parsed.reachable else "unblocked the bot",
+                        reachable=parsed.reachable,
+                    )
+                )
+            else:
+                await self._ignored(parsed)
+
+    async def _converse(self, parsed: FromPerson) -> None:
+        assert self.sender is not None
+        inbound = parsed.inbound
+        answering = (
+            asyncio.ensure_future(self._answer_callback(parsed.callback_id))
+            if parsed.callback_id
+            else None
+        )
+        try:
+            if isinstance(inbound.payload, Picked):
+                choice_id = await self.sender.resolve(inbound.payload.choice_id)
+                if choice_id != inbound.payload.choice_id:
+                    inbound = replace(inbound, payload=Picked(choice_id))
+            replies = await self.engine.handle(inbound)
+            await self.core.outbound.send_now(
+                CHANNEL, inbound.address, replies, edit_ref=parsed.edit_ref
+            )
+        except Exception:
+            log.exception("telegram conversation turn failed")
+            await self._say(inbound.address, t("telegram.error", self._locale(inbound.locale)))
+        finally:
+            if answering is not None:
+                await answering
+
+    async def _answer_callback(self, callback_id: str | None) -> None:
+        assert self.application is not None and callback_id
+        try:
+            await self.application.bot.answer_callback_query(callback_id)
+        except TelegramError as exc:  # too old, or already answered: the spinner stops anyway
+            log.info("telegram answerCallbackQuery failed: %s", type(exc).__name__)
+
+    async def _ignored(self, parsed: Ignored) -> None:
+        if parsed.callback_id:
+            await self._answer_callback(parsed.callback_id)
+        if parsed.notice_to is None:
+            return
+        locale = self._locale(parsed.locale)
+        if parsed.group:
+            link = f"https://t.me/{self.bot_username}" if self.bot_username else ""
+            await self._say(parsed.notice_to, t("telegram.private_only", locale, link=link))
+        elif parsed.reason == "edited":
+            await self._say(parsed.notice_to, t("telegram.edited_ignored", locale))
+
+    def _locale(self, hint: str | None) -> str:
+        return normalise_locale(hint, self.settings.default_locale)
+
+    async def _say(self, address: str, text: str) -> None:
+        try:
+            await self.core.outbound.send_now(CHANNEL, address, [Reply(text=text)])
+        except Exception as exc:  # noqa: BLE001 - a courtesy message; the cause is logged
+            log.warning("telegram notice not sent: %s", type(exc).__name__)
