@@ -91,7 +91,7 @@ class FakeForum:
         assert self._runner is not None
         self.down = False
         self._site = web.TCPSite(
-            self._runner, "127.0.0.1", self.port, reuse_address=True, shutdown_timeout=0.2
+            self._runner, "127.0.0.1", self.port, reuse_address=True
         )
         await self._site.start()
         if not self.port:
