@@ -81,6 +81,7 @@ class Core:
                 clock=self.clock,
                 max_attempts=self.settings.delivery_max_attempts,
                 on_unreachable=self.mark_unreachable,
+                **self.extras.get("delivery_worker_options", {}),
             )
             self.workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(), name="delivery-worker"))
@@ -161,5 +162,8 @@ def _features() -> list[Any]:
         # one line per feature module; each exposes install(core) -> None
         "core.webchat",
         "core.sync",
+        "core.officials",
+        "core.campaigns",
+        "core.delivery",
     ]
     return [importlib.import_module(name).install for name in names]
