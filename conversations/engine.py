@@ -298,6 +298,12 @@ class Engine:
         for prefix, flow_name in self._routes:
             if choice_id.startswith(prefix):
                 flow = self._flows[flow_name]
+                if ctx.flow == flow_name and not ctx.state.get("resume"):
+                    step = flow.steps.get(ctx.step)
+                    if step is not None and step.on_pick is not None:  # the flow's own button
+                        await step.on_pick(ctx, choice_id)
+                        if ctx.acted:
+                            return
                 ctx.state["resume"] = False
                 if flow.on_route is not None:
                     await flow.on_route(ctx, choice_id)
