@@ -93,6 +93,10 @@ def _mounts(settings: Settings) -> list[Any]:
         from bots.telegram.routes import TelegramMount
 
         mounts.append(TelegramMount(settings))
+    if settings.slack_enabled:
+        from bots.slack.routes import SlackMount
+
+        mounts.append(SlackMount(settings))
     return mounts
 
 

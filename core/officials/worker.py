@@ -1,0 +1,319 @@
+"""Drains the officials' queue to the board: triage cards, their updates, thread replies,
+alerts and digests. Several workers (in one or many processes) never double a row: rows are
+claimed with a lease, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from core import charts
+from core.adapters.db import Database
+from core.adapters.orm_officials import OfficialOutbox
+from core.config import Settings
+from core.i18n import t
+from core.officials.digest import build_digest
+from core.officials.model import Alert, Board, Digest, PostRef
+from core.officials.repository import OfficialsRepository
+from core.ports import Clock, PermanentSendError, RetryLater, TransientSendError
+from core.views import Views
+
+__all__ = ["BoardWorker", "Claimed"]
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=120)
+WAIT_FOR_CARD = timedelta(seconds=2)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    kind: str
+    proposal_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+class _Defer(Exception):
+    """Not yet: try again soon without counting an attempt (the card is not posted yet)."""
+
+
+class BoardWorker:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        views: Views,
+        clock: Clock,
+        settings: Settings,
+        board: Board,
+        max_attempts: int = 10,
+        batch: int = 20,
+    ) -> None:
+        self.db = db
+        self.views = views
+        self.clock = clock
+        self.settings = settings
+        self.board = board
+        self.max_attempts = max_attempts
+        self.batch = batch
+        self.name = f"board-{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # --- loop --------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self, *, idle: float = 1.0) -> None:
+        while not self._stopping:
+            try:
+                count = await self.run_once()
+            except Exception:
+                log.exception("board worker %s: claim failed", self.name)
+                count = 0
+            if count == 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), idle)
+                except TimeoutError:
+                    pass
+
+    async def run_once(self) -> int:
+        items = await self.claim()
+        for item in items:  # one at a time: Slack paces posts per channel
+            await self.process(item)
+        return len(items)
+
+    async def run_until_idle(self, *, rounds: int = 50) -> int:
+        """Process everything due now (CLI and tests); returns how many rows were handled."""
+        total = 0
+        for _ in range(rounds):
+            count = await self.run_once()
+            total += count
+            if count == 0:
+                break
+        return total
+
+    # --- claiming ----------------------------------------------------------------
+    async def claim(self) -> list[Claimed]:
+        now = self.clock.now()
+        async with self.db.write() as session:
+            due = (
+                select(OfficialOutbox.id)
+                .where(
+                    or_(
+                        and_(
+                            OfficialOutbox.status == "pending",
+                            OfficialOutbox.next_attempt_at <= now,
+                        ),
+                        and_(OfficialOutbox.status == "sending", OfficialOutbox.lease_until < now),
+                    )
+                )
+                .order_by(OfficialOutbox.next_attempt_at, OfficialOutbox.id)
+                .limit(self.batch)
+            )
+            if self.db.dialect == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            ids = list((await session.execute(due)).scalars())
+            if not ids:
+                return []
+            rows = (
+                await session.execute(
+                    update(OfficialOutbox)
+                    .where(OfficialOutbox.id.in_(ids))
+                    .values(
+                        status="sending",
+                        lease_until=now + LEASE,
+                        lease_owner=self.name,
+                        attempts=OfficialOutbox.attempts + 1,
+                    )
+                    .returning(
+                        OfficialOutbox.id,
+                        OfficialOutbox.kind,
+                        OfficialOutbox.proposal_id,
+                        OfficialOutbox.payload,
+                        OfficialOutbox.attempts,
+                    )
+                )
+            ).all()
+        rows.sort(key=lambda r: r.id)
+        return [Claimed(r.id, r.kind, r.proposal_id, dict(r.payload), r.attempts) for r in rows]
+
+    async def _finish(self, item: Claimed, **values: Any) -> None:
+        async with self.db.write() as session:
+            await session.execute(
+                update(OfficialOutbox)
+                .where(OfficialOutbox.id == item.id, OfficialOutbox.lease_owner == self.name)
+                .values(lease_until=None, lease_owner=None, **values)
+            )
+
+    # --- one row -----------------------------------------------------------------
+    async def process(self, item: Claimed) -> str:
+        now = self.clock.now
+        try:
+            await self._dispatch(item)
+        except _Defer:
+            await self._finish(
+                item, status="pending", attempts=item.attempts - 1,
+                next_attempt_at=now() + WAIT_FOR_CARD,
+            )
+            return "pending"
+        except RetryLater as exc:
+            await self._finish(
+                item,
+                status="pending",
+                attempts=item.attempts - 1,  # the platform's pacing is not a failure
+                next_attempt_at=now() + timedelta(seconds=max(exc.retry_after, 0.05)),
+                last_error=str(exc)[:500],
+            )
+            return "pending"
+        except PermanentSendError as exc:
+            log.warning("board row %s (%s) failed for good: %s", item.id, item.kind, exc)
+            await self._finish(item, status="failed", last_error=str(exc)[:500])
+            return "failed"
+        except (TransientSendError, OSError, TimeoutError) as exc:
+            return await self._retry(item, exc)
+        except Exception as exc:  # a bug or an unexpected answer: keep the row, say so
+            log.exception("board row %s (%s) raised", item.id, item.kind)
+            return await self._retry(item, exc)
+        await self._finish(item, status="done", done_at=now(), last_error=None)
+        return "done"
+
+    async def _retry(self, item: Claimed, exc: BaseException) -> str:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        if item.attempts >= self.max_attempts:
+            log.warning("board row %s (%s) gave up after %s attempts", item.id, item.kind,
+                        item.attempts)
+            await self._finish(item, status="failed", last_error=error)
+            return "failed"
+        delay = min(600.0, 2.0 ** min(item.attempts, 9)) * (0.5 + random.random() / 2)  # noqa: S311
+        await self._finish(
+            item,
+            status="pending",
+            next_attempt_at=self.clock.now() + timedelta(seconds=delay),
+            last_error=error,
+        )
+        return "pending"
+
+    async def _dispatch(self, item: Claimed) -> None:
+        handler = {
+            "post": self._post,
+            "update": self._update,
+            "reply": self._reply,
+            "alert": self._alert,
+            "digest": self._digest,
+        }.get(item.kind)
+        if handler is None:
+            raise PermanentSendError(f"unknown board row kind {item.kind!r}")
+        await handler(item)
+
+    async def _proposal(self, item: Claimed):  # type: ignore[no-untyped-def]
+        view = await self.views.proposal(str(item.payload["tracking"]))
+        if view is None:
+            raise PermanentSendError("proposal is gone")
+        return view
+
+    async def _ref(self, item: Claimed) -> PostRef | None:
+        """Where the card is; defers while its first post is still queued."""
+        assert item.proposal_id is not None
+        async with self.db.read() as session:
+            repo = OfficialsRepository(session)
+            post = await repo.post_of(item.proposal_id)
+            if post is not None and post.ts:
+                return PostRef(channel=post.channel, ts=post.ts)
+            if await repo.pending("post", item.proposal_id):
+                raise _Defer
+        return None
+
+    async def _post(self, item: Claimed) -> None:
+        assert item.proposal_id is not None
+        async with self.db.read() as session:
+            post = await OfficialsRepository(session).post_of(item.proposal_id)
+        if post is not None and post.ts:
+            return  # already on the board (a retried row)
+        channel = str(item.payload["channel"])
+        ref = await self.board.post_card(channel, await self._proposal(item))
+        async with self.db.write() as session:
+            await OfficialsRepository(session).posted(
+                item.proposal_id, ref.channel, ref.ts, self.clock.now()
+            )
+
+    async def _update(self, item: Claimed) -> None:
+        ref = await self._ref(item)
+        if ref is not None:  # no card at all (posting failed for good): nothing to edit
+            await self.board.update_card(ref, await self._proposal(item))
+
+    async def _reply(self, item: Claimed) -> None:
+        ref = await self._ref(item)
+        if ref is None:
+            return
+        view = await self._proposal(item)
+        feedback_id = int(item.payload["feedback_id"])
+        feedback = next((f for f in view.feedback if f.id == feedback_id), None)
+        if feedback is not None:
+            await self.board.post_reply(ref, view, feedback)
+
+    async def _alert(self, item: Claimed) -> None:
+        p = item.payload
+        alert = Alert(
+            kind=str(p["kind"]),
+            tracking=p.get("tracking"),
+            attempts=int(p.get("attempts", 0)),
+            error=str(p.get("error", "")),
+        )
+        await self.board.post_alert(str(p["channel"]), alert)
+
+    async def _digest(self, item: Claimed) -> None:
+        p = item.payload
+        digest = await build_digest(
+            self.db,
+            period=str(p["period"]),
+            start=date.fromisoformat(str(p["start"])),
+            end=date.fromisoformat(str(p["end"])),
+            tz=self.settings.tz,
+            overdue_days=self.settings.overdue_days,
+            category=p.get("category"),
+        )
+        if digest.category is not None and digest.empty:
+            return  # a routed category with nothing to tell: no message
+        chart = None
+        if digest.by_category and digest.category is None:
+            chart = await asyncio.to_thread(self._chart, digest)
+
+        async def on_part(done: int) -> None:
+            async with self.db.write() as session:
+                await session.execute(
+                    update(OfficialOutbox)
+                    .where(OfficialOutbox.id == item.id)
+                    .values(payload={**p, "done_parts": done})
+                )
+
+        await self.board.post_digest(
+            str(p["channel"]),
+            digest,
+            chart=chart,
+            done_parts=int(p.get("done_parts", 0)),
+            on_part=on_part,
+        )
+
+    def _chart(self, digest: Digest) -> bytes:
+        locale = self.settings.default_locale
+        labels = [t(f"category.{key}", locale) for key, _ in digest.by_category]
+        values = [count for _, count in digest.by_category]
+        title = t(
+            "slack.digest.chart_title", locale,
+            start=digest.start.isoformat(), end=(digest.end - timedelta(days=1)).isoformat(),
+        )
+        return charts.bar_chart(title, labels, values, horizontal=True)
