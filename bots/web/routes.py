@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 JSON_MAX = 256 * 1024
 RETRY_MS = 3000
+LOCALE: web.RequestKey[str] = web.RequestKey("webchat_locale", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PAGE_HEADERS = {
@@ -123,7 +124,7 @@ class WebMount:
 
     def _locale(self, request: web.Request) -> str:
         """The session's language when known, else the request's hint, else the default."""
-        known = request.get("webchat_locale")
+        known = request.get(LOCALE)
         if isinstance(known, str):
             return known
         hint = request.query.get("lang") or request.headers.get("Accept-Language", "")
@@ -139,7 +140,7 @@ class WebMount:
         data = parse_json(raw, allow_empty=allow_empty)
         locale = data.get("locale")
         if isinstance(locale, str) and locale in LOCALES:
-            request["webchat_locale"] = locale
+            request[LOCALE] = locale
         return data
 
     async def _session_for(self, request: web.Request, token: str | None) -> WebSession:
@@ -148,7 +149,7 @@ class WebMount:
         found = await self.chat.find_session(token)
         if found is None:
             raise BadInput("unknown_session", status=401)
-        request["webchat_locale"] = found.locale
+        request[LOCALE] = found.locale
         return found
 
     async def _turn(self, web_session: WebSession, payload: Incoming) -> list[dict[str, Any]]:
@@ -189,13 +190,13 @@ class WebMount:
         else:
             hint = locale or self._locale(request)
             token, web_session = await self.chat.open_session(locale=hint)
-            request["webchat_locale"] = web_session.locale
+            request[LOCALE] = web_session.locale
         replies: list[dict[str, Any]] = []
         switched = bool(locale and locale != web_session.locale)
         if locale and switched:
             # The engine's language flow stores the choice and answers in the new language.
             web_session = await self.chat.set_locale(web_session, locale)
-            request["webchat_locale"] = locale
+            request[LOCALE] = locale
             replies += await self._turn(web_session, Picked(f"lang:{locale}"))
         if not req.token or req.start or (req.greet and not switched):
             replies += await self._turn(web_session, Command("start", req.start))
@@ -205,8 +206,11 @@ class WebMount:
         )
 
     async def message(self, request: web.Request) -> web.StreamResponse:
-        req = parse_message(await self._json(request))
-        web_session = await self._session_for(request, req.token)
+        data = await self._json(request)
+        token = data.get("session")
+        # The session first: its language is the language of any complaint about the rest.
+        web_session = await self._session_for(request, token if isinstance(token, str) else None)
+        req = parse_message(data)
         replies = await self._turn(web_session, req.payload)
         return web.json_response({"replies": replies}, headers=API_HEADERS)
 
