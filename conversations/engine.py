@@ -12,8 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from conversations.flow import Ctx, Flow, Step
-from conversations.incoming import Command, Inbound, Incoming, Location, Photo, Picked, Text
-from conversations.incoming import Unsupported
+from conversations.incoming import (
+    Command,
+    Inbound,
+    Incoming,
+    Location,
+    Photo,
+    Picked,
+    Text,
+    Unsupported,
+)
 from core.commands import EnsureIdentity
 from core.domain.errors import DomainError, InvalidField
 from core.domain.model import parse_tracking

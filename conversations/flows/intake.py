@@ -65,7 +65,9 @@ async def _body(ctx: Ctx, text: str) -> None:
 async def _ask_category(ctx: Ctx) -> Reply:
     return Reply(
         text=ctx.t("conv.intake.ask_category"),
-        choices=tuple(Choice(id=f"cat:{key}", label=ctx.t(f"category.{key}")) for key in CATEGORIES),
+        choices=tuple(
+            Choice(id=f"cat:{key}", label=ctx.t(f"category.{key}")) for key in CATEGORIES
+        ),
     )
 
 
@@ -204,7 +206,9 @@ def _summary(ctx: Ctx) -> str:
 async def _review(ctx: Ctx) -> Reply:
     ctx.data["editing"] = False
     choices = [Choice(id="rev:confirm", label=ctx.t("conv.intake.confirm"))]
-    choices += [Choice(id=f"rev:edit:{f}", label=ctx.t(f"conv.intake.edit_{f}")) for f in _editable(ctx)]
+    choices += [
+        Choice(id=f"rev:edit:{f}", label=ctx.t(f"conv.intake.edit_{f}")) for f in _editable(ctx)
+    ]
     choices.append(Choice(id="nav:cancel", label=ctx.t("conv.nav.cancel")))
     return Reply(text=_summary(ctx), choices=tuple(choices))
 

@@ -13,7 +13,9 @@ __all__ = ["flow"]
 async def _render(ctx: Ctx) -> Reply:
     return Reply(
         text=ctx.t("conv.language.prompt"),
-        choices=tuple(Choice(id=f"lang:{loc}", label=ctx.t(f"conv.language.{loc}")) for loc in LOCALES),
+        choices=tuple(
+            Choice(id=f"lang:{loc}", label=ctx.t(f"conv.language.{loc}")) for loc in LOCALES
+        ),
     )
 
 
@@ -28,4 +30,6 @@ async def _pick(ctx: Ctx, choice_id: str) -> None:
 
 
 def flow() -> Flow:
-    return Flow(name="language", start="choose", steps={"choose": Step(render=_render, on_pick=_pick)})
+    return Flow(
+        name="language", start="choose", steps={"choose": Step(render=_render, on_pick=_pick)}
+    )

@@ -73,7 +73,9 @@ async def _render_view(ctx: Ctx) -> Reply:
         choices.append(Choice(id=f"{p}:feedback", label=ctx.t("conv.proposal.feedback")))
     choices.append(Choice(id=f"{p}:history", label=ctx.t("conv.proposal.history")))
     choices.append(Choice(id="menu:main", label=ctx.t("conv.nav.menu")))
-    return Reply(text=_screen_text(ctx, view), choices=tuple(choices), meta={"tracking": view.tracking})
+    return Reply(
+        text=_screen_text(ctx, view), choices=tuple(choices), meta={"tracking": view.tracking}
+    )
 
 
 async def _render_history(ctx: Ctx) -> Reply:

@@ -245,7 +245,8 @@ async def test_every_reply_respects_label_and_id_limits(core: Core) -> None:
         ("command", "start"), ("pick", "menu:lookup"), ("send", "가가"), ("pick", "menu:language"),
         ("pick", "lang:en"), ("pick", "menu:submit"), ("send", TITLE), ("send", BODY),
         ("pick", "cat:other"), ("pick", "reg:jeju"), ("pick", "rev:confirm"),
-        ("pick", "menu:mine"), ("pick", "p:P-2026-000002:show"), ("pick", "p:P-2026-000002:history"),
+        ("pick", "menu:mine"), ("pick", "p:P-2026-000002:show"),
+        ("pick", "p:P-2026-000002:history"),
         ("pick", "p:P-2026-000002:feedback"),
     ]
     for kind, arg in script:

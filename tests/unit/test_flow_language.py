@@ -27,7 +27,7 @@ class _RichSender:
 
 def _assert_english(chat: Chat) -> None:
     for reply in chat.last:
-        for text in [reply.text, *(c.label for c in reply.choices)]:
+        for text in [reply.text, *(choice.label for choice in reply.choices)]:
             for allowed in BILINGUAL:
                 text = text.replace(allowed, "")
             assert not HANGUL.search(text), text

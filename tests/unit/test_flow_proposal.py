@@ -54,7 +54,8 @@ async def test_screen_shows_status_history_supports_and_answers(core: Core) -> N
     text = chat.text
     assert "「정류장 그늘막 설치」 P-2026-000001" in text
     assert "상태: 소관 부처 이송" in text and "분야: 교통·주택" in text and "지역: 부산" in text
-    assert "공감: 0명" in text and "사유: 국토교통부로 이송" in text and "예정일: 2026-12-31" in text
+    assert "공감: 0명" in text and "사유: 국토교통부로 이송" in text
+    assert "예정일: 2026-12-31" in text
     assert "담당 부처 답변" in text and "내년 예산에 반영하겠습니다." in text
     assert chat.choice_ids == [
         f"p:{tracking}:support", f"p:{tracking}:follow", f"p:{tracking}:feedback",
