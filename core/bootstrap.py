@@ -163,7 +163,7 @@ def _features() -> list[Any]:
         "core.webchat",
         "core.sync",
         "core.officials",
-        "core.campaigns",
         "core.delivery",
+        "core.campaigns",  # after core.delivery: adds a quiet-hours gate to its worker options
     ]
     return [importlib.import_module(name).install for name in names]

@@ -47,6 +47,9 @@ def install(core: Any) -> None:
     core.bus.after_commit(e.PushChanged, on_push)
     core.bus.after_commit(e.SurveyResultsPublished, on_wake)
     core.on_start(service.schedule)
+    # Workers hold push-kind rows during quiet hours (besides the tick's deferral).
+    options = core.extras.setdefault("delivery_worker_options", {})
+    options["push_gate"] = lambda _item, now: service.quiet.until(now)
     plugins = core.extras.setdefault("conversation_plugins", [])
     if PLUGIN not in plugins:
         plugins.append(PLUGIN)

@@ -310,7 +310,7 @@ async def resume_push(cmd: c.ResumePush, uow: UnitOfWork, *, quiet: QuietHours) 
         push.status, push.started_at = "running", push.started_at or now
     await _repo(uow).move_deliveries(
         push_id=push.id, from_status=("held",), to_status="pending",
-        next_attempt_at=quiet.until(now) or now,
+        next_attempt_at=quiet.until(now) or now, lease_until=None, lease_owner=None,
     )
     _change(uow, push, "resumed", cmd.actor)
     return push.status

@@ -202,7 +202,7 @@ class CampaignService:
                 .where(Delivery.push_id == push_id)
                 .group_by(Delivery.status)
             )
-            counts = {str(status): int(n) for status, n in rows.tuples()}
+            counts = {str(status): int(n) for status, n in rows.all()}
         audience = push.enqueued
         if not push.fanout_done and push.status in ("draft", "scheduled", "running", "paused"):
             audience = max(push.enqueued, await self.audience_size(Segment.from_json(push.segment)))
@@ -279,7 +279,7 @@ class CampaignService:
         pushes = select(Push.id, Push.scheduled_at).where(Push.status == "scheduled")
         async with self.core.db.read() as s:
             for kind, stmt in (("survey", surveys), ("push", pushes)):
-                for row_id, when in (await s.execute(stmt)).tuples():
+                for row_id, when in (await s.execute(stmt)).all():
                     if when is not None:
                         self.at(f"campaigns:{kind}:{row_id}", when)
 
