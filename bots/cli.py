@@ -69,6 +69,8 @@ def _feature_commands() -> list[Callable[[Any], None]]:
         # e.g. "bots.telegram.cli",
         "bots.forum.cli",
         "bots.telegram.cli",
+        "bots.worker_cli",
+        "bots.slack.cli",
     ]
     return [importlib.import_module(name).register for name in modules]
 

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     telegram_group_rate_per_minute: float = Field(default=20.0, gt=0)
     slack_channel_rate_per_second: float = Field(default=1.0, gt=0)
     delivery_max_attempts: int = Field(default=8, ge=1)
+    delivery_concurrency: int = Field(default=32, ge=1, le=1000)  # sends in flight per worker
+    delivery_lease_seconds: float = Field(default=30.0, ge=0.5)  # a dead worker's rows return
+    delivery_rate_headroom: float = Field(default=0.01, ge=0.0, lt=0.5)  # stay under each limit
+    delivery_redis_prefix: str = "gongnon:delivery"  # streams and token buckets on Redis
+    delivery_stream_block_ms: int = Field(default=1000, ge=10, le=60_000)
 
     # --- forum sync ----------------------------------------------------------------
     forum_backend: Literal["local", "http", "decidim"] = "local"

@@ -305,6 +305,11 @@ class Pacer:
         means the bot's overall limit, and the whole channel is paused.
         """
         seconds = max(retry_after, 0.05)
+        limits = self.limits_of(channel)
+        if limits is None or (
+            limits.per_address_per_second is None and limits.per_group_per_minute is None
+        ):
+            scope = "global"  # no bucket per chat to pause
         if scope is None:
             now = self._now()
             last = self._last_429.get(channel)

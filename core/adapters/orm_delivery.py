@@ -16,7 +16,7 @@ __all__ = ["Delivery"]
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
-        Index("ix_deliveries_due", "status", "priority", "next_attempt_at"),
+        Index("ix_deliveries_due", "status", "priority", "next_attempt_at", "id"),
         Index("ix_deliveries_push", "push_id", "status"),
     )
 
@@ -29,7 +29,8 @@ class Delivery(Base):
     priority: Mapped[int] = mapped_column(Integer, default=5)  # lower goes first
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     push_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    # pending → sending → sent | failed | unreachable | cancelled | opted_out
+    # pending → sending → sent | failed | unreachable | cancelled | opted_out;
+    # campaigns move unsent push rows pending ↔ held (see core.delivery)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

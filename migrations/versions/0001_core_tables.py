@@ -49,7 +49,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_deliveries_dedupe_key'))
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.create_index('ix_deliveries_due', ['status', 'priority', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_deliveries_due', ['status', 'priority', 'next_attempt_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliveries_person_id'), ['person_id'], unique=False)
         batch_op.create_index('ix_deliveries_push', ['push_id', 'status'], unique=False)
 

@@ -1,0 +1,90 @@
+"""``gongnon worker``: delivery workers alone, for setups that run several processes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from typing import Any
+
+from core.bootstrap import Core, bootstrap
+from core.config import Settings
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run delivery workers only (several share the work through Redis)",
+    )
+    parser.add_argument("--name", help="this worker's name (default: host and process id)")
+    parser.set_defaults(handler=_cmd_worker)
+
+
+def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    name = args.name or f"{socket.gethostname()}-{os.getpid()}"
+    return asyncio.run(_run(settings, name))
+
+
+async def _telegram_sender(core: Core) -> Any:
+    from telegram import Bot
+
+    from bots.telegram.bot import _urls, channel_limits
+    from bots.telegram.request import AiohttpRequest
+    from bots.telegram.sender import TelegramSender
+
+    settings = core.settings
+    assert settings.telegram_token is not None
+    base_url, base_file_url = _urls(settings)
+    bot = Bot(
+        settings.telegram_token.get_secret_value(),
+        base_url=base_url,
+        base_file_url=base_file_url,
+        request=AiohttpRequest(connection_limit=max(8, settings.delivery_concurrency * 2)),
+    )
+    await bot.initialize()
+    core.on_stop(bot.shutdown)
+    return TelegramSender(
+        bot=bot,
+        state=core.state,
+        limits=channel_limits(settings),
+        default_locale=settings.default_locale,
+    )
+
+
+async def _register_senders(core: Core) -> None:
+    """Every channel this process can reach: its Sender, as the server would build it."""
+    if core.settings.telegram_enabled:
+        core.register_sender(await _telegram_sender(core))
+    chat = core.extras.get("webchat")
+    if chat is not None:
+        from bots.web.sender import WebSender
+
+        core.register_sender(WebSender(chat=chat))
+
+
+async def _run(settings: Settings, name: str) -> int:
+    core = await bootstrap(settings)
+    try:
+        await _register_senders(core)
+        engine = core.extras["delivery"]
+        worker = engine.worker(on_unreachable=core.mark_unreachable, name=name)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, worker.stop)
+        mode = "redis streams" if settings.redis_url else "database"
+        channels = ", ".join(sorted(core.senders)) or "none"
+        print(f"gongnon worker {name}: ready ({mode}; channels: {channels})", flush=True)
+        await worker.run(idle=0.5)
+        log.info("delivery worker %s stopped: %s", name, worker.counts)
+        return 0
+    finally:
+        await core.stop()
