@@ -127,7 +127,9 @@ async def test_session_greets_and_stores_only_the_token_hash(
     assert ids == [digest] and token not in ids
 
 
-async def test_resume_deep_link_and_quiet_resume(client: TestClient, engine: RecordingEngine) -> None:
+async def test_resume_deep_link_and_quiet_resume(
+    client: TestClient, engine: RecordingEngine
+) -> None:
     token, _ = await open_session(client)
     again, data = await open_session(client, session=token, start="p_P-2026-000001")
     assert again == token
@@ -188,7 +190,8 @@ async def test_text_choice_command_and_location(
         assert resp.status == 200, await resp.text()
         return (await resp.json())["replies"]
 
-    assert (await send(text="  버스 정류장\x00 그늘막\x1b  "))[0]["text"] == "받았습니다: 버스 정류장 그늘막"
+    echoed = await send(text="  버스 정류장\x00 그늘막\x1b  ")
+    assert echoed[0]["text"] == "받았습니다: 버스 정류장 그늘막"
     assert (await send(choice="cat:transport"))[0]["text"] == "고르셨습니다: cat:transport"
     await send(text="/menu")
     await send(text="/start p_P-2026-000007")
@@ -290,17 +293,17 @@ async def test_a_crash_is_answered_politely_and_logged_without_personal_data(
     client: TestClient, engine: RecordingEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     token, _ = await open_session(client)
-    secret = "김민수 010-1234-5678"
-    engine.fail_with = RuntimeError(f"boom while handling {secret}")
+    personal = "김민수 010-1234-5678"
+    engine.fail_with = RuntimeError(f"boom while handling {personal}")
     with caplog.at_level(logging.ERROR, logger="bots.web.routes"):
-        resp = await client.post("/webchat/message", json={"session": token, "text": secret})
+        resp = await client.post("/webchat/message", json={"session": token, "text": personal})
     assert resp.status == 500
     assert (await resp.json())["error"] == {
         "code": "generic",
         "message": t("web.error.generic", "ko"),
     }
     assert "RuntimeError" in caplog.text
-    assert secret not in caplog.text and token not in caplog.text
+    assert personal not in caplog.text and token not in caplog.text
 
 
 async def test_unknown_path_is_not_a_500(client: TestClient) -> None:
@@ -400,10 +403,10 @@ class Stream:
     def __init__(self, resp: Any) -> None:
         self.resp = resp
 
-    async def next_block(self, timeout: float = 5.0) -> str:
+    async def next_block(self, wait: float = 5.0) -> str:
         lines: list[str] = []
         while True:
-            raw = await asyncio.wait_for(self.resp.content.readline(), timeout)
+            raw = await asyncio.wait_for(self.resp.content.readline(), wait)
             if not raw:
                 raise EOFError("stream ended")
             line = raw.decode().rstrip("\n")
@@ -413,11 +416,11 @@ class Stream:
                 continue
             lines.append(line)
 
-    async def next_event(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def next_event(self, wait: float = 5.0) -> dict[str, Any]:
         import json
 
         while True:
-            block = await self.next_block(timeout)
+            block = await self.next_block(wait)
             fields = dict(
                 line.split(": ", 1) for line in block.splitlines() if not line.startswith(":")
             )
@@ -495,7 +498,7 @@ async def test_sse_heartbeats_and_refuses_unknown_sessions(client: TestClient) -
     token, _ = await open_session(client)
     stream = Stream(await client.get("/webchat/events", params={"session": token}))
     await stream.next_block()  # retry + connected
-    assert await stream.next_block(timeout=3) == ": ping"
+    assert await stream.next_block(wait=3) == ": ping"
     stream.resp.close()
     refused = await client.get("/webchat/events", params={"session": "unknown"})
     assert refused.status == 401
@@ -509,7 +512,7 @@ async def test_stop_ends_open_streams(client: TestClient, core: Core) -> None:
     service(core).close_streams()
     with pytest.raises(EOFError):
         for _ in range(5):
-            await stream.next_block(timeout=3)
+            await stream.next_block(wait=3)
 
 
 async def test_sender_marks_unknown_sessions_unreachable(core: Core) -> None:
