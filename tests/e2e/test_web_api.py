@@ -105,7 +105,9 @@ def e2e_settings(tmp_path: Path, database_url: str) -> Settings:
 async def submit_proposal(citizen: Citizen) -> str:
     await citizen.pick("menu:submit")
     await citizen.say("버스 정류장에 그늘막을 설치해 주세요")
-    await citizen.say("여름마다 버스를 기다리는 어르신들이 햇볕 아래 오래 서 계십니다. 그늘막이 필요합니다.")
+    await citizen.say(
+        "여름마다 버스를 기다리는 어르신들이 햇볕 아래 오래 서 계십니다. 그늘막이 필요합니다."
+    )
     await citizen.pick("cat:transport")
     await citizen.pick("reg:seoul")
     await citizen.upload(PNG)  # the page's photo button
@@ -231,7 +233,9 @@ async def test_bad_input_is_refused_politely_and_the_draft_survives(
         # A stale button from an old screen gets a hint, not an error; the draft is intact.
         replies = await citizen._post({"choice": "rev:confirm"})
         assert replies and replies[-1]["text"]
-        await citizen.say("학교 앞 도로에서 과속하는 차량이 많아 아이들이 위험합니다. 단속 카메라가 필요합니다.")
+        await citizen.say(
+            "학교 앞 도로에서 과속하는 차량이 많아 아이들이 위험합니다. 단속 카메라가 필요합니다."
+        )
         assert "cat:education" in citizen.choices, (asked_for_body, citizen.text)
         await citizen.pick("cat:education")
         await citizen.pick("reg:skip")
