@@ -129,8 +129,13 @@ class Engine:
     # --- one turn ----------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> list[Reply]:
         key = StateKey(inbound.channel, inbound.user_id)
-        async with self.core.state.lock(key):
-            return await self._turn(key, inbound)
+        try:
+            async with self.core.state.lock(key):
+                return await self._turn(key, inbound)
+        except Exception:  # the state store is down or the lock stayed busy: say so politely
+            log.exception("conversation store failed on channel %s", inbound.channel)
+            locale = normalise_locale(inbound.locale, self.core.settings.default_locale)
+            return [Reply(text=t("error.generic", locale))]
 
     async def _turn(self, key: StateKey, inbound: Inbound) -> list[Reply]:
         state = await self.core.state.get(key)

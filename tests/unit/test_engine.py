@@ -256,3 +256,65 @@ async def test_every_reply_respects_label_and_id_limits(core: Core) -> None:
             for choice in reply.choices:
                 assert len(choice.label) <= 30, choice
                 assert choice.id.isascii() and len(choice.id.encode()) <= 48, choice
+
+
+async def test_a_broken_state_store_gets_a_polite_answer(core: Core) -> None:
+    class Broken:
+        def lock(self, key: StateKey) -> Any:
+            raise ConnectionError("redis is down")
+
+    engine = Engine.from_core(core)
+    engine.core = type("C", (), {"state": Broken(), "settings": core.settings})()
+    replies = await engine.handle(Chat(engine, locale="en").inbound(Text("hi")))
+    assert [r.text for r in replies] == [
+        "Sorry, something went wrong. Please try again in a moment."
+    ]
+
+
+async def test_two_engines_share_conversations_through_redis(core: Core, redis_url: str) -> None:
+    """Two processes' engines on one Redis: state is shared and turns never interleave."""
+    import uuid
+
+    from core.adapters.state_redis import RedisStateStore
+
+    prefix = f"gongnon-test:{uuid.uuid4().hex}:"
+    stores = [RedisStateStore.from_url(redis_url, prefix=prefix) for _ in range(2)]
+    engines = []
+    for store in stores:
+        engine = Engine.from_core(core)
+        engine.core = _CoreWithState(core, store)
+        engines.append(engine)
+    try:
+        chat_a, chat_b = Chat(engines[0]), Chat(engines[1])
+        await chat_a.command("new")
+        await chat_b.send(TITLE)  # the other process continues the same conversation
+        assert "제안 내용을 적어 주세요" in chat_b.text
+        await asyncio.gather(
+            engines[0].handle(chat_a.inbound(Text(BODY))),
+            engines[1].handle(chat_b.inbound(Text("아무 분야"))),
+        )
+        state = await stores[0].get(StateKey("web", "u1"))
+        assert state is not None and state["data"]["body"] == BODY
+        assert state["step"] == "category"
+        await chat_a.pick("cat:education")
+        await chat_b.pick("reg:skip")
+        await chat_a.pick("rev:confirm")
+        assert "P-2026-000001" in chat_a.text
+    finally:
+        redis = stores[0]._redis
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+        for store in stores:
+            await store.close()
+
+
+class _CoreWithState:
+    """The same core seen through another process's state store."""
+
+    def __init__(self, core: Core, state: Any) -> None:
+        self._core = core
+        self.state = state
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._core, name)
