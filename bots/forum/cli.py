@@ -1,4 +1,4 @@
-"""``gongnon sync status|retry|run``: look at the forum outbox, revive dead letters, run the relay."""
+"""``gongnon sync status|retry|run``: the forum outbox, its dead letters, and the relay alone."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    sync = subparsers.add_parser("sync", help="forum sync: status, retry dead letters, run the relay")
+    sync = subparsers.add_parser("sync", help="forum sync: status, retry dead letters, relay")
     sub = sync.add_subparsers(dest="sync_command", required=True)
     status = sub.add_parser("status", help="outbox depth, oldest pending, dead letters, cursor")
     status.add_argument("--json", action="store_true", help="print JSON")

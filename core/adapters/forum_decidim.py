@@ -4,7 +4,7 @@ Relied on (decidim/decidim, develop toward 0.32, write API merged Dec 2025 – J
 ``decidim-proposals/lib/decidim/api/mutations/create_proposal_type.rb`` and
 ``proposal_attributes.rb`` (PR #15790: ``ProposalsMutation.createProposal(input: {attributes})``),
 ``vote_proposal_type.rb`` (PR #15791: ``ProposalMutation.vote``), ``withdraw_proposal_type.rb``
-(PR #15793), ``proposal_type.rb`` (``state``, ``answer``, ``answeredAt``, ``withdrawn``, timestamps),
+(PR #15793), ``proposal_type.rb`` (``state``, ``answer``, ``answeredAt``, ``withdrawn``, dates),
 ``proposals_type.rb`` (the ``proposals`` connection), and ``decidim-comments``'
 ``mutation_extensions.rb`` / ``commentable_mutation_type.rb`` (``commentable { addComment }``).
 
@@ -15,7 +15,6 @@ reconciliation reads the component's proposals and keeps the newest ``updatedAt`
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -210,7 +209,7 @@ class DecidimForum:
                 self.api_url, json={"query": query, "variables": variables}
             ) as resp:
                 status, text = resp.status, await resp.text()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ForumUnavailable(f"decidim: {type(exc).__name__}") from exc
         if status >= 500 or status in (408, 429):
             raise ForumUnavailable(f"decidim: HTTP {status}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -60,7 +59,7 @@ class HttpForum:
             ) as resp:
                 text = await resp.text()
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ForumUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
         if status >= 500 or status in _RETRYABLE:
             raise ForumUnavailable(f"{method} {path}: HTTP {status}")

@@ -1,4 +1,4 @@
-"""Inbound sync: the signed webhook's checks, applying forum changes, and reconciliation by cursor."""
+"""Inbound sync: the signed webhook's checks, applying forum changes, reconciliation by cursor."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ class Inbound:
             )
 
     async def apply(self, change: ForumChange) -> str:
-        """``applied``, ``ignored`` (known, ours, or older), ``unknown`` (no proposal) or ``rejected``."""
+        """``applied``, ``ignored`` (known, ours, older), ``unknown`` or ``rejected``."""
         tracking = await self._tracking(change)
         if tracking is None:
             log.info("forum change %s for an unknown proposal: skipped", change.kind)

@@ -1,4 +1,4 @@
-"""The relay: sends outbox rows to the forum in order per proposal, leased, backed off, dead-lettered.
+"""The relay: outbox rows to the forum in order per proposal, leased, backed off, dead-lettered.
 
 Each row is claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, one writer on SQLite)
 so two relays never send the same row at once; a relay that dies leaves its lease to run out and

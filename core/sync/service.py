@@ -100,7 +100,8 @@ class SyncService:
     # --- operators -------------------------------------------------------------------------
     async def retry(self, row_id: int | None = None) -> int:
         async with self.core.db.write() as session:
-            count = await SyncRepository(session).retry_dead(now=self.core.clock.now(), row_id=row_id)
+            repo = SyncRepository(session)
+            count = await repo.retry_dead(now=self.core.clock.now(), row_id=row_id)
         self.relay.wake()
         return count
 

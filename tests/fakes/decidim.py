@@ -53,7 +53,9 @@ type Proposal {
   comments(orderBy: String, singleCommentId: String): [Comment!]!
 }
 
-type PageInfo { hasNextPage: Boolean!  hasPreviousPage: Boolean!  startCursor: String  endCursor: String }
+type PageInfo {
+  hasNextPage: Boolean!  hasPreviousPage: Boolean!  startCursor: String  endCursor: String
+}
 type ProposalEdge { node: Proposal  cursor: String! }
 type ProposalConnection { edges: [ProposalEdge]  nodes: [Proposal]  pageInfo: PageInfo! }
 
@@ -163,7 +165,8 @@ class FakeDecidim:
         return self.clock
 
     async def _api(self, request: web.Request) -> web.Response:
-        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {self.token}"):
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given, f"Bearer {self.token}"):
             return web.json_response({"data": None})  # Decidim's answer when not authorized
         if self.faults:
             fault = self.faults.pop(0)

@@ -40,7 +40,8 @@ async def adapter(decidim: FakeDecidim) -> AsyncIterator[DecidimForum]:
 
 def proposal(tracking: str = "P-2026-000001", title: str = "그늘막") -> ForumProposal:
     return ForumProposal(
-        tracking=tracking, title=title, body="버스 정류장에 그늘막을 설치해 주세요. 여름이 덥습니다.",
+        tracking=tracking, title=title,
+        body="버스 정류장에 그늘막을 설치해 주세요. 여름이 덥습니다.",
         category="transport", region=None, author_ref="gongnon:abc",
         created_at=datetime(2026, 11, 26, tzinfo=UTC),
     )
