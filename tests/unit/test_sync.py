@@ -182,3 +182,25 @@ async def test_healthz_reports_a_degraded_sync(tmp_path: Path, clock: ManualCloc
         assert body["checks"]["sync"]["outbox_depth"] == 1
     finally:
         await runner.cleanup()
+
+
+def test_openapi_contract_describes_every_operation_and_its_examples_parse() -> None:
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).parents[2] / "docs" / "forum-openapi.yaml").read_text())
+    assert spec["openapi"].startswith("3.1")
+    ops = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
+    assert ops == {"createProposal", "getProposal", "addFeedback", "addSupport",
+                   "withdrawProposal", "listChanges"}
+    for path in spec["paths"].values():
+        for method, op in path.items():
+            names = [p.get("$ref", "") for p in op.get("parameters", [])]
+            if method == "post":
+                assert "#/components/parameters/IdempotencyKey" in names
+    hook = spec["webhooks"]["forumEvent"]["post"]
+    headers = {p["name"] for p in hook["parameters"]}
+    assert headers == {"X-Gongnon-Timestamp", "X-Gongnon-Signature"}
+    examples = hook["requestBody"]["content"]["application/json"]["examples"]
+    kinds = {change_from_wire(ex["value"]).kind for ex in examples.values()}
+    assert kinds == {"status_changed", "answered", "comment_added"}
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
