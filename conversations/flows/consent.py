@@ -113,13 +113,13 @@ async def _render_main(ctx: Ctx) -> Reply:
 def _render_list(kind: str, keys: tuple[str, ...], label_key: str, prompt: str):  # type: ignore[no-untyped-def]
     async def render(ctx: Ctx) -> Reply:
         mine = await _mine(ctx)
-        choices = [
+        choices = [Choice(id=f"{TOPIC}done", label=ctx.t("campaign.survey.done"))]
+        choices += [
             Choice(id=f"{TOPIC}{kind}:{key}",
                    label=short_label(("✓ " if (kind, key) in mine else "") +
                                      ctx.t(f"{label_key}.{key}")))
             for key in keys
         ]
-        choices.append(Choice(id=f"{TOPIC}done", label=ctx.t("campaign.survey.done")))
         return Reply(text=ctx.t(prompt), choices=tuple(choices))
 
     return render

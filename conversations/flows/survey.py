@@ -223,8 +223,10 @@ def _text_for(index: int):  # type: ignore[no-untyped-def]
                 return
             ids = [q.options[int(n) - 1].id for n in numbers if 1 <= int(n) <= len(q.options)]
             await _answer(ctx, index, ids)
+        elif q.kind is QuestionKind.SCALE:
+            ctx.retry(ctx.t("campaign.answer.scale"))
         else:
-            ctx.retry(ctx.t("conv.hint.choose"))
+            ctx.retry(ctx.t("campaign.answer.unknown_option"))
 
     return on_text
 
