@@ -82,7 +82,7 @@ async def build_digest(
                 .group_by(Proposal.category)
                 .order_by(func.count(Proposal.id).desc(), Proposal.category)
             )
-        ).tuples().all()
+        ).all()
 
         gained = func.count(Support.person_id).label("gained")
         supported = (
