@@ -123,14 +123,22 @@ def _prefix_fitting(text: str, limit: int) -> int:
     return len(text)
 
 
+def _columns(labels: list[str]) -> int:
+    """Short labels (regions, yes/no) share a row; long ones get a row each."""
+    widest = max((len(label) for label in labels), default=0)
+    return 3 if widest <= 6 else 2 if widest <= 12 else 1
+
+
 def _inline_keyboard(choices: tuple[Choice, ...]) -> tuple[InlineKeyboardMarkup, dict[str, str]]:
     tokens: dict[str, str] = {}
-    rows: list[list[InlineKeyboardButton]] = []
+    buttons: list[InlineKeyboardButton] = []
     for choice in choices:
         data, remembered = callback_data(choice.id)
         if remembered is not None:
             tokens[data] = remembered
-        rows.append([InlineKeyboardButton(_label(choice.label), callback_data=data)])
+        buttons.append(InlineKeyboardButton(_label(choice.label), callback_data=data))
+    width = _columns([b.text for b in buttons])
+    rows = [buttons[i : i + width] for i in range(0, len(buttons), width)]
     return InlineKeyboardMarkup(rows), tokens
 
 

@@ -32,7 +32,7 @@ from core.config import Settings
 from core.i18n import normalise_locale, t
 from core.messages import Reply
 
-__all__ = ["SECRET_HEADER", "TelegramMount"]
+__all__ = ["SECRET_HEADER", "TELEGRAM", "TelegramMount"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class TelegramMount:
 
     async def start(self, app: web.Application, core: Any, engine: Any) -> None:
         self.core, self.engine = core, engine
+        app[TELEGRAM] = self
         application = build_application(self.settings)
         application.add_handler(TypeHandler(Update, self._on_update))
         application.add_error_handler(self._on_error)
@@ -135,6 +136,11 @@ class TelegramMount:
             if self.application.running:
                 await self.application.stop()
             await self.application.shutdown()
+
+    async def drain(self) -> None:
+        """Wait until every accepted update has been handled (tests, benchmarks, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # --- webhook ---------------------------------------------------------------------
     async def webhook(self, request: web.Request) -> web.Response:
@@ -341,3 +347,6 @@ class TelegramMount:
             await self.core.outbound.send_now(CHANNEL, address, [Reply(text=text)])
         except Exception as exc:  # noqa: BLE001 - a courtesy message; the cause is logged
             log.warning("telegram notice not sent: %s", type(exc).__name__)
+
+
+TELEGRAM: web.AppKey[TelegramMount] = web.AppKey("telegram", TelegramMount)

@@ -51,7 +51,7 @@ _INLINE_RETRY_MAX = 5.0  # seconds we wait in place for a 429 in the middle of a
 def capabilities() -> ChannelCapabilities:
     return ChannelCapabilities(
         buttons=True,
-        max_buttons=10,
+        max_buttons=24,  # an inline keyboard takes up to 100; short labels share rows
         button_label_max=30,
         text_max=4096,
         edit=True,

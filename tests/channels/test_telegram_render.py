@@ -32,12 +32,21 @@ def test_text_with_heading_and_choices() -> None:
             "parse_mode": "HTML",
             "reply_markup": {
                 "inline_keyboard": [
-                    [{"text": "이전", "callback_data": "nav:back"}],
-                    [{"text": "취소", "callback_data": "nav:cancel"}],
+                    [
+                        {"text": "이전", "callback_data": "nav:back"},
+                        {"text": "취소", "callback_data": "nav:cancel"},
+                    ]
                 ]
             },
         }
     ]
+
+
+def test_long_labels_get_a_row_each() -> None:
+    reply = Reply(text="메뉴", choices=(Choice("menu:submit", "새 제안 쓰기 (정책 아이디어)"),
+                                        Choice("menu:mine", "내가 낸 제안 보기와 처리 상황")))
+    [call] = calls(reply)
+    assert [len(row) for row in call["reply_markup"]["inline_keyboard"]] == [1, 1]  # type: ignore[index]
 
 
 def test_edit_replaces_the_buttons_message() -> None:

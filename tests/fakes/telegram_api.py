@@ -340,6 +340,7 @@ class FakeTelegram:
         self._per_chat: dict[int, _Window] = {}
         self._per_group: dict[int, _Window] = {}
         self._runner: web.AppRunner | None = None
+        self._closing = False
         self._client: ClientSession | None = None
         self.root = ""
 
@@ -357,6 +358,7 @@ class FakeTelegram:
         return self
 
     async def close(self) -> None:
+        self._closing = True  # long polls end now rather than at their timeout
         async with self._new_update:
             self._new_update.notify_all()
         if self._client is not None:
@@ -952,7 +954,7 @@ class FakeTelegram:
             async with self._new_update:
                 while not self._updates:
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0 or self._runner is None:
+                    if remaining <= 0 or self._closing:
                         break
                     try:
                         await asyncio.wait_for(self._new_update.wait(), remaining)
