@@ -348,15 +348,13 @@ class Engine:
         ctx.stay()
 
     def _more(self, ctx: Ctx) -> None:
-        offered = ctx.offered
-        if not offered:
-            ctx.say(ctx.t("conv.hint.stale"))
-            ctx.stay()
+        """The next page of the current step's choices, replacing the message where possible."""
+        if ctx.state.get("resume") or MORE not in ctx.state.get("visible", []):
+            ctx.retry(ctx.t("conv.hint.stale"))
             return
-        ctx.state["page"] = int(ctx.state.get("page", 0)) + 1
-        ctx.acted = True
-        ctx.out.append(Reply(text=ctx.t("conv.more_text"), edit=True))
-        ctx.retry_choices = tuple(offered)
+        ctx.stay()
+        assert ctx.target is not None
+        ctx.target.page = int(ctx.state.get("page", 0)) + 1
 
     def _paused(self, ctx: Ctx) -> bool:
         flow = self._flows.get(ctx.flow)
@@ -444,7 +442,7 @@ class Engine:
             elif not target.remember and target.step in stack:  # returning: forget the detour
                 del stack[stack.index(target.step) :]
             ctx.state["step"] = target.step
-            ctx.state["page"] = 0
+            ctx.state["page"] = target.page
             step = self._current_step(ctx)
             rendered = await step.render(ctx)
             if ctx.target is not None:  # the step sent us elsewhere (e.g. skipped)
@@ -452,6 +450,8 @@ class Engine:
             replies = [rendered] if isinstance(rendered, Reply) else list(rendered)
             if not replies:
                 replies = [Reply(text=ctx.t("conv.hint.choose"))]
+            if target.page:  # another page of the same screen: edit it where the channel can
+                replies[0] = replace(replies[0], edit=True)
             choices = replies[-1].choices + (self._nav(ctx) if step.nav else ())
             ctx.out.extend(replies)
             self._offer(ctx, ctx.out, choices)

@@ -87,6 +87,7 @@ class _Target:
     step: str
     data: dict[str, Any] | None = None  # a new flow's data; None keeps the current
     remember: bool = True
+    page: int = 0  # which page of choices to show (when they exceed the channel's buttons)
 
 
 @dataclass(slots=True, kw_only=True)

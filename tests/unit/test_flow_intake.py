@@ -194,8 +194,10 @@ async def test_categories_page_where_buttons_are_few(core: Core) -> None:
     first = chat.choice_ids
     assert len(first) <= 10 and "nav:more" in first and first[-2:] == ["nav:back", "nav:cancel"]
     await chat.press("더 보기")
+    assert chat.last[0].edit and "어느 분야의 제안인가요?" in chat.text  # the same question
     second = chat.choice_ids
     assert "cat:other" in second and "nav:cancel" in second
+    assert set(first).isdisjoint(set(second) - {"nav:more", "nav:back", "nav:cancel"})
     await chat.send("기타")  # a label from any page works
     assert "지역" in chat.text
 
