@@ -71,6 +71,7 @@ def _feature_commands() -> list[Callable[[Any], None]]:
         "bots.telegram.cli",
         "bots.worker_cli",
         "bots.slack.cli",
+        "bots.campaign_cli",
     ]
     return [importlib.import_module(name).register for name in modules]
 
