@@ -107,6 +107,7 @@ async def _render_main(ctx: Ctx) -> Reply:
         toggle,
         Choice(id=f"{PREFIX}topics", label=ctx.t("campaign.consent.pick_topics")),
         Choice(id=f"{PREFIX}regions", label=ctx.t("campaign.consent.pick_regions")),
+        Choice(id="menu:main", label=ctx.t("conv.nav.menu")),
     ))
 
 
