@@ -175,10 +175,9 @@
       return;
     }
     showChoices(last);
-    if (options && options.focus) {
-      var first = choicesEl.querySelector("button");
-      (first || input).focus();
-    }
+    // The focus always comes back to the message box: type an answer or its number, or Tab
+    // on to the options right after it. (A pressed option is removed, so focus must move.)
+    if (options && options.focus) { input.focus(); }
   }
 
   /* --- talking to the server ------------------------------------------------------- */
