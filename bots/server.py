@@ -27,11 +27,15 @@ async def healthz(request: web.Request) -> web.Response:
     core = request.app[CORE]
     checks: dict[str, Any] = {"database": "ok"}
     status = "ok"
+    versions: dict[str, Any] = {"app": _app_version(), "schema": None}
     try:
         async with core.db.read() as session:
             from sqlalchemy import text
 
             await session.execute(text("SELECT 1"))
+            versions["schema"] = (
+                await session.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar_one_or_none()
     except Exception as exc:  # noqa: BLE001 - reported, not swallowed
         checks["database"] = f"error: {type(exc).__name__}"
         status = "down"
@@ -46,10 +50,23 @@ async def healthz(request: web.Request) -> web.Response:
         if isinstance(result, dict) and result.get("status") == "down":
             status = "down"
     code = 503 if status == "down" else 200
-    return web.json_response({"status": status, "checks": checks}, status=code)
+    return web.json_response(
+        {"status": status, "versions": versions, "checks": checks}, status=code
+    )
 
 
-def create_app(settings: Settings, *, core: Core | None = None, **overrides: Any) -> web.Application:
+def _app_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gongnon")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def create_app(
+    settings: Settings, *, core: Core | None = None, **overrides: Any
+) -> web.Application:
     """The whole server. ``core`` may be given by tests; otherwise it is bootstrapped."""
     app = web.Application(client_max_size=12 * 1024 * 1024)
     mounts = _mounts(settings)  # one instance per mount: the routes and the lifetime share it
@@ -83,7 +100,7 @@ def _mounts(settings: Settings) -> list[Any]:
     """Each channel's mount: ``routes(app)`` at build time, ``start``/``stop`` with the server."""
     from bots.web.routes import WebMount
 
-    mounts: list[Any] = [WebMount(settings)]
+    mounts: list[Any] = [WebMount(settings)] if settings.web_enabled else []
     # Other channels append their mount here when enabled by settings.
     if settings.forum_backend != "local":
         from bots.forum.routes import ForumMount

@@ -124,6 +124,9 @@ async def test_citizen_journey_survives_a_restart(tmp_path: Path, database_url: 
     async with server(settings) as client:
         health = await client.get("/healthz")
         assert health.status == 200
+        report = await health.json()
+        assert report["versions"]["app"] and report["versions"]["schema"]
+        assert report["checks"]["webchat"]["status"] == "ok"
         author = await Citizen(client).open()
         assert "menu:submit" in author.choices
         tracking = await submit_proposal(author)
