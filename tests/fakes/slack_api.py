@@ -54,6 +54,7 @@ class _Failure:
     status: int
     retry_after: int | None
     error: str
+    after: int = 0  # successful calls to let through first
 
 
 def _decode(value: Any) -> Any:
@@ -106,10 +107,11 @@ class FakeSlack:
 
     # --- control and inspection ----------------------------------------------------
     def fail(self, method: str, *, status: int = 429, retry_after: int | None = 0,
-             times: int = 1, error: str = "ratelimited") -> None:
-        """The next ``times`` calls of ``method`` answer ``status`` (429 with Retry-After)."""
+             times: int = 1, error: str = "ratelimited", after: int = 0) -> None:
+        """After ``after`` good calls, the next ``times`` calls of ``method`` answer ``status``
+        (429 with Retry-After)."""
         self._failures.setdefault(method, []).extend(
-            _Failure(status, retry_after, error) for _ in range(times)
+            _Failure(status, retry_after, error, after if i == 0 else 0) for i in range(times)
         )
 
     def calls_of(self, method: str) -> list[dict[str, Any]]:
@@ -149,7 +151,9 @@ class FakeSlack:
         args = await self._args(request)
         self._record(method, args)
         failures = self._failures.get(method)
-        if failures:
+        if failures and failures[0].after > 0:
+            failures[0].after -= 1
+        elif failures:
             failure = failures.pop(0)
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             return web.json_response({"ok": False, "error": failure.error}, status=failure.status,
