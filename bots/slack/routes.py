@@ -10,6 +10,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bots.slack.campaigns import CampaignDesk
 from bots.slack.listeners import SlackListeners
 from bots.slack.sender import SlackBoard, build_client
 from core.bootstrap import Core
@@ -51,6 +52,7 @@ class SlackMount:
         )
         self.listeners = SlackListeners(core=core, client=client)
         self.listeners.register(bolt)
+        CampaignDesk.attach(bolt, core=core, client=client, spawn=self.listeners.spawn)
         self.bolt = bolt
 
     async def stop(self, app: web.Application) -> None:
