@@ -18,6 +18,8 @@ __all__ = ["register"]
 
 log = logging.getLogger(__name__)
 
+STOP_SECONDS = 15.0
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -87,4 +89,7 @@ async def _run(settings: Settings, name: str) -> int:
         log.info("delivery worker %s stopped: %s", name, worker.counts)
         return 0
     finally:
-        await core.stop()
+        try:
+            await asyncio.wait_for(core.stop(), STOP_SECONDS)
+        except TimeoutError:  # leases bring back anything left; do not hang the supervisor
+            log.error("delivery worker %s: shutdown took over %ss", name, STOP_SECONDS)

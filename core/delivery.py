@@ -660,9 +660,7 @@ class DeliveryWorker:
     @property
     def capacity(self) -> int:
         """How many leased rows to hold: about two seconds of sending, within bounds."""
-        rate = 0.0
-        for sender in list(self.senders.values()):
-            rate += sender.limits.per_second
+        rate = max((s.limits.per_second for s in list(self.senders.values())), default=0.0)
         return int(min(2000, max(2 * self.concurrency, self.batch, rate * 2)))
 
     async def _fetch_loop(self, idle: float) -> None:
