@@ -19,10 +19,12 @@ MENU_ITEMS: tuple[tuple[str, str | None], ...] = (
 
 
 def menu_choices(ctx: Ctx) -> tuple[Choice, ...]:
+    # Features add (routed choice id, catalog key) pairs in core.extras["menu_items"].
+    extra = tuple(Choice(id=i, label=ctx.t(k)) for i, k in ctx.core.extras.get("menu_items", ()))
     return tuple(
         Choice(id=choice_id, label=ctx.t(f"conv.menu.{choice_id.split(':')[1]}"))
         for choice_id, _ in MENU_ITEMS
-    )
+    ) + extra
 
 
 async def _render(ctx: Ctx) -> list[Reply]:

@@ -50,6 +50,7 @@ def install(core: Any) -> None:
     # Workers hold push-kind rows during quiet hours (besides the tick's deferral).
     options = core.extras.setdefault("delivery_worker_options", {})
     options["push_gate"] = lambda _item, now: service.quiet.until(now)
+    core.extras.setdefault("menu_items", []).append(("consent:main", "campaign.menu.subscriptions"))
     plugins = core.extras.setdefault("conversation_plugins", [])
     if PLUGIN not in plugins:
         plugins.append(PLUGIN)

@@ -146,7 +146,8 @@ async def test_start_command_opts_back_in_and_shows_the_menu(core: Core) -> None
 
 async def test_topic_settings_flow(core: Core) -> None:
     chat = Chat(Engine.from_core(core))
-    await chat.pick("consent:main")
+    await chat.command("start")
+    await chat.send("알림 설정")  # in the main menu
     assert "받지 않고 계십니다" in chat.text
     await chat.pick("consent:topics")
     await chat.pick("sub:category:transport")
