@@ -105,7 +105,7 @@ def _validate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _create(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
-    text = Path(args.file).read_text(encoding="utf-8")
+    text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
     service = core.extras["campaigns"]
     survey_id = await service.create_survey_from_yaml(text, actor=args.actor)
     info = await service.survey(survey_id)
@@ -127,7 +127,7 @@ async def _results(core: Any, args: argparse.Namespace, tr: Callable[..., str]) 
             path = Path(args.chart)
             if len(charts) > 1:
                 path = path.with_name(f"{path.stem}-{index}{path.suffix or '.png'}")
-            path.write_bytes(png)
+            await asyncio.to_thread(path.write_bytes, png)
             print(path)
     return 0
 
@@ -137,7 +137,8 @@ async def _export(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -
     if args.output in (None, "-"):
         sys.stdout.write(data)
     else:
-        Path(args.output).write_text(data, encoding="utf-8-sig")  # Excel reads Korean
+        # utf-8-sig: Excel then reads Korean correctly
+        await asyncio.to_thread(Path(args.output).write_text, data, encoding="utf-8-sig")
         print(tr("campaign.cli.exported", count=data.count("\n") - 1, file=args.output))
     return 0
 
@@ -210,9 +211,9 @@ async def _test(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> 
 
 async def watch(
     core: Any, push_id: int, tr: Callable[..., str], *, out: TextIO, interval: float = 1.0,
-    timeout: float | None = None,
+    max_seconds: float | None = None,
 ) -> Any:
-    """Show a progress bar until the push is done or cancelled (or ``timeout`` seconds)."""
+    """Show a progress bar until the push is done or cancelled (or ``max_seconds`` pass)."""
     service = core.extras["campaigns"]
     tty = out.isatty()
     loop = asyncio.get_running_loop()
@@ -229,7 +230,7 @@ async def watch(
         last = line
         if progress.done or progress.status in ("paused", "scheduled", "draft"):
             break
-        if timeout is not None and loop.time() - started > timeout:
+        if max_seconds is not None and loop.time() - started > max_seconds:
             break
         await asyncio.sleep(interval)
     if tty:

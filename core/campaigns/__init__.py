@@ -1,4 +1,4 @@
-"""Polls, surveys, consent, topic subscriptions and campaign pushes: ``install(core)`` wires them."""
+"""Polls, surveys, consent, topic subscriptions and campaign pushes; ``install(core)``."""
 
 from __future__ import annotations
 

@@ -27,8 +27,8 @@ from core.delivery import DeliveryRepository
 from core.domain.errors import AlreadyDone, InvalidField
 from core.domain.model import CATEGORIES, REGIONS
 from core.i18n import LOCALES, t
-from core.messages import Choice, Image, Reply, ReplyKind
 from core.messagebus import MessageBus
+from core.messages import Choice, Image, Reply, ReplyKind
 from core.unit_of_work import UnitOfWork
 
 __all__ = ["QuietHours", "register", "render_push", "voter_key"]

@@ -263,7 +263,8 @@ class _Checker:
                 flags[name] = flags[name] if value is None else value
         results = "after_close"
         if "results" in fields:
-            results = self.choice(fields["results"][1], "results", ("live", "after_close")) or results
+            picked = self.choice(fields["results"][1], "results", ("live", "after_close"))
+            results = picked or results
         opens = self.when(fields["opens_at"][1], "opens_at") if get("opens_at") else None
         closes = self.when(fields["closes_at"][1], "closes_at") if get("closes_at") else None
         if opens and closes and closes <= opens:
@@ -284,7 +285,8 @@ class _Checker:
             return None
         return SurveyDef(
             slug=slug, kind=kind, title=title, intro=intro, thanks=thanks,
-            questions=tuple(questions), opens_at=opens or datetime.min.replace(tzinfo=closes.tzinfo),
+            questions=tuple(questions),
+            opens_at=opens or datetime.min.replace(tzinfo=closes.tzinfo),
             closes_at=closes, anonymous=flags["anonymous"], live_results=results == "live",
             allow_change=flags["allow_change"],
         )

@@ -166,7 +166,9 @@ async def export_csv(session: AsyncSession, survey: Survey, *, tz: ZoneInfo) -> 
     for number, ballot in enumerate(ballots, start=1):
         line: list[str] = [str(number)]
         if not survey.anonymous:
-            at = ballot.cast_at.astimezone(tz).isoformat(timespec="seconds") if ballot.cast_at else ""
+            at = ""
+            if ballot.cast_at:
+                at = ballot.cast_at.astimezone(tz).isoformat(timespec="seconds")
             line += [str(ballot.person_id or ""), ballot.channel or "", at]
         for q in definition.questions:
             line.append(_cell(_answer_text(q, ballot.answers.get(q.id))))

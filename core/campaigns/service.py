@@ -1,4 +1,4 @@
-"""The campaign service adapters call: surveys from YAML, results, CSV, dry runs, progress, ticks."""
+"""The campaign service for adapters: surveys, results, CSV, dry runs, progress, ticks."""
 
 from __future__ import annotations
 
@@ -134,7 +134,9 @@ class CampaignService:
         async with self.core.db.read() as s:
             return await export_csv(s, row, tz=self.core.settings.tz)
 
-    async def charts(self, results: Results, locale: str, *, first_only: bool = False) -> list[bytes]:
+    async def charts(
+        self, results: Results, locale: str, *, first_only: bool = False
+    ) -> list[bytes]:
         """Bar-chart PNGs of the results (made in a thread: matplotlib is slow)."""
         from core.charts import bar_chart
 
