@@ -479,6 +479,15 @@ class DatabaseSource:
 # --- the worker ----------------------------------------------------------------------
 
 
+async def _settle(tasks: Sequence[asyncio.Task[Any]], seconds: float = 5.0) -> None:
+    """Wait for cancelled tasks to end, but never forever (a library may swallow a cancel)."""
+    if not tasks:
+        return
+    _done, stuck = await asyncio.wait(tasks, timeout=seconds)
+    for task in stuck:
+        log.error("delivery: task %s did not stop", task.get_name())
+
+
 def _error_text(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__)[:500]
 
@@ -534,6 +543,7 @@ class DeliveryWorker:
         self._room = asyncio.Event()
         self._pace_locks: dict[str, asyncio.Lock] = {}
         self._in_send: set[asyncio.Task[Any]] = set()
+        self._write_lock = asyncio.Lock()
 
     # --- one row -------------------------------------------------------------------
     def wake(self) -> None:
@@ -631,7 +641,10 @@ class DeliveryWorker:
         )
 
     async def _record(self, outcomes: Sequence[Outcome]) -> None:
-        await self.outbox.record(outcomes)
+        # One write at a time per worker, rows in id order: a renewal and an outcome batch
+        # touching the same rows would otherwise deadlock on PostgreSQL.
+        async with self._write_lock:
+            await self.outbox.record(sorted(outcomes, key=lambda o: o.item.id))
         await self.source.done([o.item for o in outcomes])
         for outcome in outcomes:
             self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
@@ -737,7 +750,8 @@ class DeliveryWorker:
         while True:
             await asyncio.sleep(period)
             try:
-                await self.outbox.renew(list(self._hand), self.clock.now())
+                async with self._write_lock:
+                    await self.outbox.renew(sorted(self._hand), self.clock.now())
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -780,13 +794,14 @@ class DeliveryWorker:
             await asyncio.wait(busy, timeout=5.0)
         for task in senders:
             task.cancel()
-        await asyncio.gather(fetch, *senders, return_exceptions=True)
+        await _settle([fetch, *senders])
         for task in background:
             task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await _settle(background)
         try:
             await self._flush()
-            await self.outbox.release(list(self._hand.values()))
+            async with self._write_lock:
+                await self.outbox.release(list(self._hand.values()))
             self._hand.clear()
         except Exception:
             log.exception("delivery worker %s: handing back leases failed", self.name)

@@ -121,7 +121,7 @@ class StreamSource:
     async def close(self) -> None:
         if self._feeder is not None:
             self._feeder.cancel()
-            await asyncio.gather(self._feeder, return_exceptions=True)
+            await asyncio.wait([self._feeder], timeout=5.0)
             self._feeder = None
         if self.owns_client:
             await self.redis.aclose()
