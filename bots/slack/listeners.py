@@ -164,7 +164,7 @@ class SlackListeners:
         from core.domain.model import ProposalStatus
 
         choices = ", ".join(t(f"status.{s.value}", locale) for s in ProposalStatus
-                            if s is not ProposalStatus.RECEIVED and s is not ProposalStatus.WITHDRAWN)
+                            if s not in (ProposalStatus.RECEIVED, ProposalStatus.WITHDRAWN))
         return t(req.problem or "slack.error.generic", locale,
                  word=render.esc(render.clip(req.problem_word, 40)), choices=choices)
 

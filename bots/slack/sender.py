@@ -29,7 +29,9 @@ TRANSIENT_ERRORS = frozenset(
 )
 
 
-def build_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+def build_client(
+    settings: Settings, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
     """The one Web API client: connection errors and 429s (after ``Retry-After``) retried."""
     assert settings.slack_bot_token is not None
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else (

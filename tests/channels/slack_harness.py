@@ -84,11 +84,13 @@ class Harness:
 
     async def audit(self) -> list[OfficialAudit]:
         async with self.core.db.read() as s:
-            return list((await s.execute(select(OfficialAudit).order_by(OfficialAudit.id))).scalars())
+            rows = await s.execute(select(OfficialAudit).order_by(OfficialAudit.id))
+            return list(rows.scalars())
 
     async def queue(self) -> list[OfficialOutbox]:
         async with self.core.db.read() as s:
-            return list((await s.execute(select(OfficialOutbox).order_by(OfficialOutbox.id))).scalars())
+            rows = await s.execute(select(OfficialOutbox).order_by(OfficialOutbox.id))
+            return list(rows.scalars())
 
     async def post_row(self, proposal_id: int) -> OfficialPost | None:
         async with self.core.db.read() as s:

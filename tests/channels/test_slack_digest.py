@@ -123,7 +123,7 @@ async def test_digest_is_sent_once_from_two_schedulers(
             await activity(one, clock)
             jobs = [officials_of(core).run_digest_job for core in (one, two)]
             for _ in range(3):  # both processes fire, several times
-                await asyncio.gather(*(job("daily") for job in jobs), *(job("weekly") for job in jobs))
+                await asyncio.gather(*(job(p) for job in jobs for p in ("daily", "weekly")))
             await asyncio.gather(*(officials_of(core).worker.run_until_idle()  # type: ignore[union-attr]
                                    for core in (one, two)))
         finally:
@@ -192,10 +192,12 @@ def test_bar_chart_png_with_korean_labels() -> None:
     from PIL import Image
 
     assert charts.font_path().name == "NanumGothic.ttf"
-    png = charts.bar_chart("분야별 신규 제안", ["교통·주택", "복지·보건"], [5, 2.5], horizontal=True)
+    png = charts.bar_chart("분야별 신규 제안", ["교통·주택", "복지·보건"], [5, 2.5],
+                           horizontal=True)
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.width == 700
-    vertical = Image.open(io.BytesIO(charts.bar_chart("투표 결과", ["찬성", "반대", "기권"], [10, 3, 1])))
+    votes = charts.bar_chart("투표 결과", ["찬성", "반대", "기권"], [10, 3, 1])
+    vertical = Image.open(io.BytesIO(votes))
     assert vertical.height == 400
     assert charts.bar_chart("빈 차트", [], []).startswith(b"\x89PNG")
     with pytest.raises(ValueError):

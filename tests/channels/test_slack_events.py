@@ -72,7 +72,9 @@ def status_values(status: str | None, reason: str, when: str | None = None) -> d
     }
 
 
-async def open_modal(h: Harness, action: str, tracking: str, user: str = OFFICIAL) -> dict[str, Any]:
+async def open_modal(
+    h: Harness, action: str, tracking: str, user: str = OFFICIAL
+) -> dict[str, Any]:
     before = len(h.slack.calls_of("views.open"))
     response = await h.post(*block_actions(action_id=action, value=tracking, user=user))
     assert response.status == 200
@@ -227,7 +229,7 @@ async def test_bad_signatures_and_stale_timestamps_are_refused(h: Harness) -> No
     tracking = await new_proposal(h)
     body = slash_command(text=f"status {tracking} 검토중 확인", user=OFFICIAL,
                          response_url=h.slack.response_url())
-    assert (await h.post(*body, secret="wrong-secret")).status == 401
+    assert (await h.post(*body, secret="wrong-secret")).status == 401  # noqa: S106
     assert (await h.post(*body, timestamp=int(time.time()) - 400)).status == 401
     unsigned = await h.client.post("/slack/events", data=body[0].encode(),
                                    headers={"Content-Type": body[1]})
@@ -365,5 +367,5 @@ async def test_worker_runs_with_the_server(h: Harness, clock: ManualClock) -> No
     await h.core.start(workers=True)
     author = await citizen(h.core, "carol")
     await propose(h.core, author)
-    [post] = await h.slack.wait_for("chat.postMessage", 1, timeout=5)
+    [post] = await h.slack.wait_for("chat.postMessage", 1, within=5)
     assert post["channel"] == TRIAGE

