@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
 from conversations.engine import Engine
 from core.bootstrap import Core
 from core.domain.model import AttachmentView, ProposalStatus
@@ -226,14 +224,14 @@ async def test_resume_after_a_long_pause(core: Core, clock: ManualClock) -> None
     assert "제안 내용을 적어 주세요" in chat.text
 
 
-@pytest.mark.parametrize("payload", ["sticker", "voice", "document"])
-async def test_unsupported_payloads_get_a_hint(core: Core, payload: str) -> None:
-    chat = Chat(Engine.from_core(core))
-    await chat.unsupported(payload)  # first contact: the greeting
-    assert "안녕하세요" in chat.text
-    await chat.unsupported(payload)
-    assert "스티커, 음성, 파일은 받을 수 없습니다" in chat.text
-    assert "menu:submit" in chat.choice_ids
+async def test_unsupported_payloads_get_a_hint(core: Core) -> None:
+    for n, payload in enumerate(["sticker", "voice", "document"]):
+        chat = Chat(Engine.from_core(core), user_id=f"u{n}")
+        await chat.unsupported(payload)  # first contact: the greeting
+        assert "안녕하세요" in chat.text
+        await chat.unsupported(payload)
+        assert "스티커, 음성, 파일은 받을 수 없습니다" in chat.text
+        assert "menu:submit" in chat.choice_ids
 
 
 def test_reply_shape_is_frozen() -> None:
