@@ -305,7 +305,8 @@ class WebMount:
                 await response.write(sse_event(item.id, [item.reply]))
                 cursor = item.id
             if items:
-                await chat.mark_delivered(address, cursor)
+                # Shielded: a browser leaving right after reading must not undo the record.
+                await asyncio.shield(chat.mark_delivered(address, cursor))
                 last_write = loop.time()
                 continue
             idle = loop.time() - last_write

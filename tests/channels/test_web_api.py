@@ -432,12 +432,12 @@ class Stream:
 async def delivered(core: Core, token: str, *, up_to: int) -> None:
     """Wait until the server has recorded streaming up to ``up_to`` (it does so after writing)."""
     chat = service(core)
-    for _ in range(100):
+    for _ in range(500):  # up to 10 s on a busy machine
         found = await chat.find_session(token)
         if found is not None and found.delivered_up_to >= up_to:
             return
         await asyncio.sleep(0.02)
-    raise AssertionError("the stream never recorded its progress")
+    raise AssertionError(f"the stream never recorded its progress: {found}")
 
 
 def notice(text: str) -> Reply:
