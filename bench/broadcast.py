@@ -7,7 +7,9 @@ answering 429 beyond them):
 - ``kill``: one worker, ``kill -9`` half-way, restarted: losses and duplicates;
 - ``redis``: two workers sharing Redis Streams and Redis token buckets, one killed half-way and
   restarted (needs ``--redis-url`` or ``GONGNON_TEST_REDIS_URL``);
-- ``standard``: a short run at Telegram's standard 30 messages/s.
+- ``standard``: a short run at Telegram's standard 30 messages/s;
+- ``ceiling``: the Telegram Sender alone against an unlimited fake: what this machine can send
+  at all, to read the other numbers against.
 
     python bench/broadcast.py                 # 100,000 recipients at 1000/s (paid broadcasts)
     python bench/broadcast.py --quick         # a smoke run
@@ -307,13 +309,41 @@ async def scenario(args: argparse.Namespace, name: str, n: int, rate: float) -> 
     return out
 
 
+async def ceiling(args: argparse.Namespace, n: int) -> dict[str, Any]:
+    """The machine's own limit: the Telegram Sender straight at an unlimited fake, no engine."""
+    from telegram import Bot
+
+    from bots.telegram.request import AiohttpRequest
+    from bots.telegram.sender import TelegramSender
+    from core.adapters.state_memory import MemoryStateStore
+    from core.messages import Reply
+    from core.ports import ChannelLimits
+
+    fake = await Fake.start(1e9)
+    bot = Bot(fake.token, base_url=f"{fake.root}/bot", request=AiohttpRequest())
+    await bot.initialize()
+    sender = TelegramSender(bot=bot, state=MemoryStateStore(), limits=ChannelLimits(per_second=1e9))
+    chats = list(range(FIRST_CHAT, FIRST_CHAT + n))
+
+    async def pump() -> None:
+        while chats:
+            await sender.send(str(chats.pop()), Reply(text="공론 설문에 참여해 주세요."))
+
+    started = time.monotonic()
+    await asyncio.gather(*(pump() for _ in range(args.concurrency)))
+    elapsed = time.monotonic() - started
+    await bot.shutdown()
+    await fake.close()
+    return {"scenario": "ceiling", "recipients": n, "raw_sends_per_second": round(n / elapsed, 1)}
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=100_000, help="recipients (default 100000)")
     parser.add_argument("--rate", type=float, default=1000.0, help="allowed messages/s")
     parser.add_argument("--standard-n", type=int, default=600, help="recipients at 30/s")
     parser.add_argument("--quick", action="store_true", help="2,000 recipients at 500/s")
-    parser.add_argument("--scenarios", default="steady,kill,redis,standard")
+    parser.add_argument("--scenarios", default="ceiling,steady,kill,redis,standard")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--lease", type=float, default=5.0)
     parser.add_argument("--sqlite", action="store_true", help="use SQLite even if PG is set")
@@ -332,7 +362,9 @@ async def main(argv: list[str] | None = None) -> int:
         if name == "redis" and not args.redis_url:
             results.append({"scenario": name, "skipped": "no --redis-url"})
             continue
-        if name == "standard":
+        if name == "ceiling":
+            results.append(await ceiling(args, min(args.n, 5000)))
+        elif name == "standard":
             results.append(await scenario(args, name, args.standard_n, 30.0))
         else:
             results.append(await scenario(args, name, args.n, args.rate))
