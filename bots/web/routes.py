@@ -51,6 +51,14 @@ PAGE_HEADERS = {
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
+def _json_response(data: Any, *, status: int = 200, headers: Any = None) -> web.Response:
+    """JSON with Korean kept as UTF-8 rather than ``\\uXXXX`` escapes (half the bytes)."""
+    return web.Response(
+        text=json.dumps(data, ensure_ascii=False), status=status, headers=headers,
+        content_type="application/json",
+    )
+
+
 def _page_texts(locale: str) -> dict[str, str]:
     prefix = "web.page."
     return {k[len(prefix) :]: v for k, v in catalog(locale).items() if k.startswith(prefix)}
@@ -120,7 +128,7 @@ class WebMount:
         return run
 
     def _error(self, request: web.Request, code: str, message: str, status: int) -> web.Response:
-        return web.json_response(error_body(code, message), status=status, headers=API_HEADERS)
+        return _json_response(error_body(code, message), status=status, headers=API_HEADERS)
 
     def _locale(self, request: web.Request) -> str:
         """The session's language when known, else the request's hint, else the default."""
@@ -200,7 +208,7 @@ class WebMount:
             replies += await self._turn(web_session, Picked(f"lang:{locale}"))
         if not req.token or req.start or (req.greet and not switched):
             replies += await self._turn(web_session, Command("start", req.start))
-        return web.json_response(
+        return _json_response(
             {"session": token, "locale": web_session.locale, "replies": replies},
             headers=API_HEADERS,
         )
@@ -212,7 +220,7 @@ class WebMount:
         web_session = await self._session_for(request, token if isinstance(token, str) else None)
         req = parse_message(data)
         replies = await self._turn(web_session, req.payload)
-        return web.json_response({"replies": replies}, headers=API_HEADERS)
+        return _json_response({"replies": replies}, headers=API_HEADERS)
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
         """A photo (multipart: ``session``, ``file``, optional ``caption``) for the conversation."""
@@ -241,7 +249,7 @@ class WebMount:
                            max_mb=round(limit / 1024 / 1024, 1)) from exc
         caption = clean_text(fields.get("caption", "")).strip()[:1000] or None
         replies = await self._turn(web_session, Photo(ref, caption))
-        return web.json_response({"replies": replies, "ref": ref}, headers=API_HEADERS)
+        return _json_response({"replies": replies, "ref": ref}, headers=API_HEADERS)
 
     async def _read_capped(self, part: Any, limit: int) -> bytes:
         chunks: list[bytes] = []

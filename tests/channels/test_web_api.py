@@ -150,14 +150,12 @@ async def test_switching_language_goes_through_the_language_flow(
     assert engine.seen[-1].locale == "en"
     resp = await client.post("/webchat/message", json={"session": token, "text": " "})
     assert (await resp.json())["error"]["message"] == t("web.error.empty_text", "en")
+    _, data = await open_session(client, locale="en")  # a new session, in English from the start
+    assert data["locale"] == "en" and engine.seen[-1].locale == "en"
+    assert engine.seen[-1].payload == Command("start", "")
 
 
-async def test_new_session_in_english(client: TestClient, engine: RecordingEngine) -> None:
-    _, data = await open_session(client, locale="en")
-    assert data["locale"] == "en" and engine.seen[0].locale == "en"
-
-
-async def test_expired_session_is_refused(client: TestClient, core: Core, clock: Any) -> None:
+async def test_sessions_expire_unless_used(client: TestClient, core: Core, clock: Any) -> None:
     token, _ = await open_session(client)
     clock.advance(days=core.settings.web_session_idle_days + 1)
     resp = await client.post("/webchat/message", json={"session": token, "text": "안녕하세요"})
@@ -167,9 +165,7 @@ async def test_expired_session_is_refused(client: TestClient, core: Core, clock:
         "code": "unknown_session",
         "message": t("web.error.unknown_session", "ko"),
     }
-
-
-async def test_use_keeps_a_session_alive(client: TestClient, core: Core, clock: Any) -> None:
+    # Use keeps a session alive.
     token, _ = await open_session(client)
     for _ in range(3):
         clock.advance(days=core.settings.web_session_idle_days - 1)
@@ -276,17 +272,15 @@ async def test_huge_body_is_refused_before_parsing(client: TestClient) -> None:
     assert (await resp.json())["error"]["code"] == "too_long"
 
 
-async def test_bad_deep_link(client: TestClient) -> None:
+async def test_bad_deep_link_and_error_language(client: TestClient) -> None:
     resp = await client.post("/webchat/session", json={"start": "<script>"})
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "bad_start"
-
-
-async def test_error_language_follows_accept_language(client: TestClient) -> None:
     resp = await client.post(
         "/webchat/message", data=b"{", headers={"Accept-Language": "en-US,en;q=0.9"}
     )
     assert (await resp.json())["error"]["message"] == t("web.error.bad_json", "en")
+    assert (await client.get("/webchat/nothing-here")).status == 404
 
 
 async def test_a_crash_is_answered_politely_and_logged_without_personal_data(
@@ -304,11 +298,6 @@ async def test_a_crash_is_answered_politely_and_logged_without_personal_data(
     }
     assert "RuntimeError" in caplog.text
     assert personal not in caplog.text and token not in caplog.text
-
-
-async def test_unknown_path_is_not_a_500(client: TestClient) -> None:
-    resp = await client.get("/webchat/nothing-here")
-    assert resp.status == 404
 
 
 # --- uploads ----------------------------------------------------------------------------
