@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bots.server import create_app
+from bots.server import CORE, create_app
+from core.commands import ChangeStatus
+from core.domain.model import ProposalStatus
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.browser
@@ -45,15 +47,21 @@ def _require_chromium() -> None:
 
 
 @pytest.fixture
-async def base_url(tmp_path: Path, database_url: str) -> AsyncIterator[str]:
+async def server(tmp_path: Path, database_url: str) -> AsyncIterator[TestServer]:
+    """The whole gongnon server, delivery worker included, on a free port."""
     _require_chromium()
     settings = make_settings(tmp_path, database_url=database_url, run_workers=True)
-    server = TestServer(create_app(settings), host="127.0.0.1")
-    await server.start_server()
+    instance = TestServer(create_app(settings), host="127.0.0.1")
+    await instance.start_server()
     try:
-        yield str(server.make_url("/")).rstrip("/")
+        yield instance
     finally:
-        await server.close()
+        await instance.close()
+
+
+@pytest.fixture
+def base_url(server: TestServer) -> str:
+    return str(server.make_url("/")).rstrip("/")
 
 
 @pytest.fixture
@@ -104,7 +112,9 @@ async def shoot(page: Any, name: str) -> None:
         await page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
-async def test_submit_a_proposal_with_the_keyboard_alone(browser: Any, base_url: str) -> None:
+async def test_submit_a_proposal_with_the_keyboard_alone(
+    browser: Any, server: TestServer, base_url: str
+) -> None:
     context = await browser.new_context(viewport={"width": 1024, "height": 900}, locale="ko-KR")
     page = await context.new_page()
     problems: list[str] = []
@@ -160,9 +170,26 @@ async def test_submit_a_proposal_with_the_keyboard_alone(browser: Any, base_url:
         "() => /P-\\d{4}-\\d{6}/.test(document.querySelector('#log').textContent)"
     )
     log = await page.text_content("#log")
-    assert log is not None and TRACKING.search(log)
+    found = TRACKING.search(log or "")
+    assert log is not None and found
     assert "버스 정류장에 그늘막을 설치해 주세요" in log
     await shoot(page, "4-tracking-number")
+
+    # An official moves it along: the open page shows the notice (SSE), and says it aloud
+    # through the polite log.
+    await server.app[CORE].execute(
+        ChangeStatus(
+            tracking=found.group(0),
+            status=ProposalStatus.UNDER_REVIEW,
+            reason="담당 부서에서 현장을 확인하고 있습니다.",
+            actor="slack:U0OFFICIAL",
+            source="slack",
+        )
+    )
+    notice = await page.wait_for_selector("#log .msg.notice")
+    text = await notice.text_content()
+    assert text is not None and found.group(0) in text and "검토 중" in text
+    await shoot(page, "5-status-notice")
     assert problems == []
     await context.close()
 
@@ -181,7 +208,7 @@ async def test_page_reflows_on_a_phone_and_switches_to_english(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0
-    await shoot(page, "5-phone")
+    await shoot(page, "6-phone")
 
     await tab_to(page, "#lang-button")
     await page.keyboard.press("Enter")
@@ -192,7 +219,7 @@ async def test_page_reflows_on_a_phone_and_switches_to_english(
     await wait_choice(page, "menu:submit")
     label = await page.text_content('#choices [data-choice="menu:submit"]')
     assert label is not None and re.search("[A-Za-z]", label)
-    await shoot(page, "6-english")
+    await shoot(page, "7-english")
 
     # The session (in localStorage) survives a reload: the page resumes it quietly.
     token = await page.evaluate("() => localStorage.getItem('gongnon.session')")

@@ -68,6 +68,7 @@
   function bubble(entry) {
     var el = document.createElement("div");
     el.className = "msg " + entry.who + (entry.notice ? " bot notice" : "");
+    if (entry.lang) { el.lang = entry.lang; }  // read in the voice of the language it came in
     var speaker = document.createElement("span");
     speaker.className = "visually-hidden";
     speaker.textContent = (entry.who === "me" ? tx("you") : tx("bot")) + ": ";
@@ -116,6 +117,7 @@
   }
 
   function add(entry, keep) {
+    if (!entry.lang && entry.who !== "me") { entry.lang = locale; }
     log.appendChild(bubble(entry));
     if (keep !== false) { remember(entry); }
     scrollDown();
