@@ -89,12 +89,12 @@ async def focused(page: Any) -> str:
     )
 
 
-async def tab_to(page: Any, target: str, *, limit: int = 40) -> None:
-    """Press Tab (only Tab) until ``target`` has the keyboard focus."""
+async def tab_to(page: Any, target: str, *, limit: int = 40, key: str = "Tab") -> None:
+    """Press Tab (or Shift+Tab) until ``target`` has the keyboard focus."""
     for _ in range(limit):
         if await focused(page) == target:
             return
-        await page.keyboard.press("Tab")
+        await page.keyboard.press(key)
     raise AssertionError(f"{target} never got the focus by Tab (last: {await focused(page)})")
 
 
@@ -109,7 +109,7 @@ async def focus_ring(page: Any) -> str:
 async def shoot(page: Any, name: str) -> None:
     folder = os.environ.get("GONGNON_TEST_SCREENSHOTS")
     if folder:
-        await page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+        await page.screenshot(path=str(Path(folder) / f"{name}.png"))
 
 
 async def test_submit_a_proposal_with_the_keyboard_alone(
@@ -190,6 +190,14 @@ async def test_submit_a_proposal_with_the_keyboard_alone(
     text = await notice.text_content()
     assert text is not None and found.group(0) in text and "검토 중" in text
     await shoot(page, "5-status-notice")
+    # Its own button, reached backwards from the message box, opens the proposal.
+    await tab_to(page, "#message")
+    await tab_to(page, f"[data-choice=p:{found.group(0)}:show]", key="Shift+Tab")
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(
+        "() => document.querySelectorAll('#log .msg.bot:not(.notice)').length > 0"
+        " && document.querySelector('#log').lastElementChild.textContent.includes('검토 중')"
+    )
     assert problems == []
     await context.close()
 

@@ -96,7 +96,22 @@
       img.alt = reply.image.alt || "";
       el.appendChild(img);
     }
-    if (reply.choices && reply.choices.length) {
+    if (entry.notice && reply.choices && reply.choices.length) {
+      // A pushed message (status change, survey) keeps its own buttons, so the options of the
+      // conversation in progress stay where they are.
+      var own = document.createElement("div");
+      own.className = "inline-choices";
+      reply.choices.forEach(function (choice) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "choice small";
+        button.setAttribute("data-choice", choice.id);
+        button.textContent = choice.label;
+        button.addEventListener("click", function () { pick(choice); });
+        own.appendChild(button);
+      });
+      el.appendChild(own);
+    } else if (reply.choices && reply.choices.length) {
       // For screen readers and the record: the options as a numbered list.
       var list = document.createElement("ol");
       list.className = "visually-hidden";
@@ -171,11 +186,7 @@
       last = reply;
     });
     if (!last) { return; }
-    if (options && options.notice) {
-      // A pushed message offers its buttons only when nothing else is being asked.
-      if (choicesEl.hidden && last.choices && last.choices.length) { showChoices(last); }
-      return;
-    }
+    if (options && options.notice) { return; }  // its buttons are in its own bubble
     showChoices(last);
     // The focus always comes back to the message box: type an answer or its number, or Tab
     // on to the options right after it. (A pressed option is removed, so focus must move.)
@@ -272,7 +283,7 @@
     transcript.forEach(function (entry) { log.appendChild(bubble(entry)); });
     var lastBot = null;
     for (var i = transcript.length - 1; i >= 0; i -= 1) {
-      if (transcript[i].who === "bot") { lastBot = transcript[i].reply; break; }
+      if (transcript[i].who === "bot" && !transcript[i].notice) { lastBot = transcript[i].reply; break; }
       if (transcript[i].who === "me") { break; }
     }
     if (lastBot) { showChoices(lastBot); }
