@@ -29,20 +29,23 @@ def _plain(url: str) -> str:
 
 @asynccontextmanager
 async def fresh_pg_database(base_url: str) -> AsyncIterator[str]:
-    """A new empty database on the test server, dropped afterwards."""
+    """A new empty schema on the test database (``?search_path=``), dropped afterwards.
+
+    A schema costs milliseconds where ``CREATE DATABASE`` costs seconds; each test still
+    starts from nothing and parallel runs never meet.
+    """
     name = f"gongnon_t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(_plain(base_url))
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'CREATE SCHEMA "{name}"')
     finally:
         await admin.close()
-    head, _, _ = base_url.rpartition("/")
     try:
-        yield f"{head}/{name}"
+        yield f"{base_url}?search_path={name}"
     finally:
         admin = await asyncpg.connect(_plain(base_url))
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         finally:
             await admin.close()
 

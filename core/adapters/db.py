@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import Table, event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -66,8 +66,20 @@ class Database:
                 self.read_engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN")
             )
         else:
+            # ``?search_path=schema`` puts every table in that schema (shared servers, tests).
+            parsed = make_url(url)
+            connect_args: dict[str, Any] = {}
+            search_path = parsed.query.get("search_path")
+            if search_path:
+                parsed = parsed.difference_update_query(["search_path"])
+                connect_args["server_settings"] = {"search_path": str(search_path)}
             self.engine = create_async_engine(
-                url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
+                parsed,
+                echo=echo,
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=True,
+                connect_args=connect_args,
             )
             self.read_engine = self.engine
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
