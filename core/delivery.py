@@ -544,6 +544,7 @@ class DeliveryWorker:
         self._pace_locks: dict[str, asyncio.Lock] = {}
         self._in_send: set[asyncio.Task[Any]] = set()
         self._write_lock = asyncio.Lock()
+        self._written: dict[int, asyncio.Future[None]] = {}
 
     # --- one row -------------------------------------------------------------------
     def wake(self) -> None:
@@ -715,8 +716,13 @@ class DeliveryWorker:
                     next_attempt_at=self.clock.now() + self._backoff(item.attempts),
                     error=_error_text(exc),
                 )
+            # Wait for the group commit that records it: a task has at most one message
+            # sent and not yet recorded, so a kill -9 re-sends at most ``concurrency``.
+            written = asyncio.get_running_loop().create_future()
+            self._written[outcome.item.id] = written
             self._outcomes.append(outcome)
             self._outcome_ready.set()
+            await written
 
     async def _flush(self) -> None:
         batch, self._outcomes = self._outcomes, []
@@ -729,6 +735,9 @@ class DeliveryWorker:
             raise
         for outcome in batch:
             self._hand.pop(outcome.item.id, None)
+            written = self._written.pop(outcome.item.id, None)
+            if written is not None and not written.done():
+                written.set_result(None)
         if len(self._hand) < self.capacity // 2:
             self._room.set()
 
