@@ -1,4 +1,4 @@
-"""Tables of the web chat: sessions (stored by token hash), the inbox of pushed messages, uploads."""
+"""Web chat tables: sessions (stored by token hash), the inbox of pushed messages, uploads."""
 
 from __future__ import annotations
 
