@@ -7,7 +7,15 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from core.adapters.db import Database
-from core.adapters.orm import Attachment, Feedback, Follow, Proposal, StatusChange, Support
+from core.adapters.orm import (
+    Attachment,
+    Feedback,
+    Follow,
+    Person,
+    Proposal,
+    StatusChange,
+    Support,
+)
 from core.domain.model import (
     AttachmentView,
     FeedbackKind,
@@ -197,19 +205,16 @@ class Views:
 
     async def stats(self) -> dict[str, Any]:
         async with self.db.read() as s:
-            by_status = dict(
-                (await s.execute(select(Proposal.status, func.count()).group_by(Proposal.status)))
-                .tuples()
-                .all()
+            rows = await s.execute(
+                select(Proposal.status, func.count()).group_by(Proposal.status)
             )
+            by_status = {status: int(count) for status, count in rows}
             total = sum(by_status.values())
             supports = (await s.execute(select(func.count()).select_from(Support))).scalar_one()
             return {"total": total, "by_status": by_status, "supports": int(supports)}
 
     async def locale_of(self, person_id: int) -> str | None:
         """The person's chosen language (conversations cache it per conversation)."""
-        from core.adapters.orm import Person
-
         async with self.db.read() as s:
             return (
                 await s.execute(select(Person.locale).where(Person.id == person_id))
