@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEDUPE_TTL = 24 * 3600  # Telegram keeps an unaccepted update for 24 h
-MAX_IN_FLIGHT = 2000  # beyond this the webhook answers 503 and Telegram redelivers later
+MAX_IN_FLIGHT = 1000  # updates accepted and not yet handled; beyond it the answer waits
+ROOM_WAIT = 10.0  # seconds a webhook request waits for room before a 503 (Telegram redelivers)
 POLL_TIMEOUT = 25
 STOP_GRACE = 20.0
 
@@ -67,6 +68,7 @@ class TelegramMount:
         self._ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._chat_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
         self._poller: asyncio.Task[None] | None = None
         self._offset: int | None = None
@@ -154,21 +156,29 @@ class TelegramMount:
                 return _json_error(403, "wrong secret token")
         if not self._ready.is_set() or self._stopping.is_set():
             return _json_error(503, "not ready")
-        if len(self._tasks) >= MAX_IN_FLIGHT:
-            return _json_error(503, "busy")
         try:
             data = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
             return _json_error(400, "invalid JSON")
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return _json_error(400, "not an update")
+        # Overloaded: hold the answer (Telegram sends at most max_connections at once, so this
+        # slows it down) rather than pile up work; after ROOM_WAIT, 503 and Telegram redelivers.
+        try:
+            await asyncio.wait_for(self._room.acquire(), ROOM_WAIT)
+        except TimeoutError:
+            return _json_error(503, "busy")
         self._spawn(self._process_json(data))
         return web.Response(status=200)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._room.release()
 
     async def _process_json(self, data: dict[str, Any]) -> None:
         assert self.application is not None
