@@ -267,21 +267,29 @@ async def test_an_answer_overtakes_a_push_in_progress(core: Core) -> None:
     task = asyncio.create_task(w.run(idle=0.05))
     try:
         await eventually(lambda: len(sender.sent) >= 10)
-        waits = []
+        overtaken = []
         for n in range(3):
-            start = time.monotonic()
+            before = len(sender.sent)
             await core.outbound.send_now("telegram", f"person{n}", [Reply(text="네, 접수했습니다")])
-            waits.append(time.monotonic() - start)
+            answer_at = next(
+                i for i, (addr, _t) in enumerate(sender.sent) if addr == f"person{n}"
+            )
+            overtaken.append(answer_at - before)
             await asyncio.sleep(0.12)
-        # one token interval is 50 ms; an answer never queues behind the push
-        assert max(waits) < 0.05 + 0.03, waits
+        # the answer takes the very next token: at most the one push send already granted
+        # a token goes out between the call and the answer (counted, not timed)
+        assert max(overtaken) <= 1, overtaken
     finally:
         w.stop()
         await task
     answers = [i for i, (addr, _t) in enumerate(sender.sent) if addr.startswith("person")]
     assert len(answers) == 3
-    gaps = [b - a for a, b in zip(sender.stamps, sender.stamps[1:], strict=False)]
-    assert min(gaps) > 0.04  # answers took their turn: the overall rate still held
+    # answers took their turn: no one-second window holds more than the limit (+1 at its edge)
+    stamps = sender.stamps
+    busiest = max(
+        sum(1 for t in stamps[i:] if t - start < 1.0) for i, start in enumerate(stamps)
+    )
+    assert busiest <= 21, busiest
 
 
 # --- not_before ------------------------------------------------------------------------
