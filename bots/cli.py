@@ -19,7 +19,7 @@ def _setup_logging(settings: Settings) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("httpx", "aiohttp.access", "apscheduler.executors.default"):
+    for noisy in ("httpx", "aiohttp.access", "apscheduler.executors.default", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
