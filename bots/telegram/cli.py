@@ -21,8 +21,11 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("telegram", help="Telegram bot chores (webhook, commands)")
     sub = parser.add_subparsers(dest="telegram_command", required=True)
     hook = sub.add_parser("set-webhook", help="point Telegram at our webhook, with the secret")
-    hook.add_argument("--url", help=f"public URL (default GONGNON_TELEGRAM_WEBHOOK_URL, "
-                                    f"or GONGNON_PUBLIC_URL + {WEBHOOK_PATH})")
+    hook.add_argument(
+        "--url",
+        help=f"public URL (default GONGNON_TELEGRAM_WEBHOOK_URL, "
+        f"or GONGNON_PUBLIC_URL + {WEBHOOK_PATH})",
+    )
     hook.add_argument("--drop-pending", action="store_true", help="discard waiting updates")
     hook.set_defaults(handler=_set_webhook)
     unhook = sub.add_parser("delete-webhook", help="stop webhook delivery (for long polling)")

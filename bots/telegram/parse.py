@@ -1,4 +1,4 @@
-"""Telegram ``Update`` → what it means to Gongnon: a person's ``Inbound``, a block/unblock, or nothing."""
+"""Telegram ``Update`` → a person's ``Inbound``, a block/unblock, or nothing to act on."""
 
 from __future__ import annotations
 
@@ -147,7 +147,9 @@ def payload_of(message: Message) -> Incoming:
     document = message.document
     if document is not None and (document.mime_type or "").lower() in _IMAGE_TYPES:
         return Photo(ref=f"{CHANNEL}:{document.file_id}", caption=message.caption)
-    location: TgLocation | None = message.location or (message.venue.location if message.venue else None)
+    location: TgLocation | None = message.location or (
+        message.venue.location if message.venue else None
+    )
     if location is not None:
         return Location(latitude=location.latitude, longitude=location.longitude)
     for kind in _UNSUPPORTED:

@@ -1,4 +1,9 @@
-"""``Reply`` → Telegram Bot API calls (pure): HTML-escaped text, keyboards, splits, photos."""
+"""``Reply`` → Telegram Bot API calls (pure): HTML-escaped text, keyboards, splits, photos.
+
+Calls are plain Bot API method names with JSON-ready parameters, exactly what goes on the wire
+(the Sender hands them to PTB's ``Bot.do_api_request``: no typed objects built and parsed back
+on the hot path).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,6 @@ import hashlib
 import html
 from dataclasses import dataclass, field
 from typing import Any
-
-from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-    TelegramObject,
-)
-from telegram.constants import ParseMode
 
 from core.i18n import t
 from core.messages import Choice, Reply, Request
@@ -36,7 +32,8 @@ __all__ = [
 TEXT_MAX = 4096  # message text after entity parsing, in UTF-16 code units
 CAPTION_MAX = 1024
 CALLBACK_DATA_MAX = 64  # bytes
-TOKEN_PREFIX = "~t:"  # callback data that stands for a longer choice id kept server-side
+TOKEN_PREFIX = "~t:"  # noqa: S105 - a callback-data prefix, not a secret  # callback data that stands for a longer choice id kept server-side
+HTML = "HTML"
 HEADING_MAX = 256
 LABEL_MAX = 64
 
@@ -66,18 +63,17 @@ def callback_data(choice_id: str) -> tuple[str, str | None]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TelegramCall:
-    """One Bot API call: a ``telegram.Bot`` method name and its keyword arguments."""
+    """One Bot API call: the method (``sendMessage``, ``editMessageText``, ``sendPhoto``) and
+    its parameters as JSON values (a picture to upload as ``bytes``)."""
 
-    method: str  # "send_message" | "edit_message_text" | "send_photo"
-    kwargs: dict[str, Any]
+    method: str
+    params: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON view for golden tests (PTB objects as dicts, picture bytes as a digest)."""
+        """A JSON view for golden tests (picture bytes as a digest)."""
         out: dict[str, Any] = {"method": self.method}
-        for key, value in self.kwargs.items():
-            if isinstance(value, TelegramObject):
-                out[key] = value.to_dict()
-            elif isinstance(value, bytes):
+        for key, value in self.params.items():
+            if isinstance(value, bytes):
                 out[key] = {"bytes": len(value), "sha256": hashlib.sha256(value).hexdigest()[:16]}
             else:
                 out[key] = value
@@ -129,17 +125,17 @@ def _columns(labels: list[str]) -> int:
     return 3 if widest <= 6 else 2 if widest <= 12 else 1
 
 
-def _inline_keyboard(choices: tuple[Choice, ...]) -> tuple[InlineKeyboardMarkup, dict[str, str]]:
+def _inline_keyboard(choices: tuple[Choice, ...]) -> tuple[dict[str, Any], dict[str, str]]:
     tokens: dict[str, str] = {}
-    buttons: list[InlineKeyboardButton] = []
+    buttons: list[dict[str, str]] = []
     for choice in choices:
         data, remembered = callback_data(choice.id)
         if remembered is not None:
             tokens[data] = remembered
-        buttons.append(InlineKeyboardButton(_label(choice.label), callback_data=data))
-    width = _columns([b.text for b in buttons])
+        buttons.append({"text": _label(choice.label), "callback_data": data})
+    width = _columns([b["text"] for b in buttons])
     rows = [buttons[i : i + width] for i in range(0, len(buttons), width)]
-    return InlineKeyboardMarkup(rows), tokens
+    return {"inline_keyboard": rows}, tokens
 
 
 def _label(text: str) -> str:
@@ -147,12 +143,14 @@ def _label(text: str) -> str:
     return one_line if len(one_line) <= LABEL_MAX else one_line[: LABEL_MAX - 1] + "…"
 
 
-def _location_keyboard(choices: tuple[Choice, ...], locale: str) -> ReplyKeyboardMarkup:
+def _location_keyboard(choices: tuple[Choice, ...], locale: str) -> dict[str, Any]:
     """A reply keyboard: share-location first, then each choice by its label (the engine takes
     a typed label as that choice)."""
-    rows = [[KeyboardButton(t("telegram.location_button", locale), request_location=True)]]
-    rows += [[KeyboardButton(_label(choice.label))] for choice in choices]
-    return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+    rows: list[list[dict[str, Any]]] = [
+        [{"text": t("telegram.location_button", locale), "request_location": True}]
+    ]
+    rows += [[{"text": _label(choice.label)}] for choice in choices]
+    return {"keyboard": rows, "resize_keyboard": True, "one_time_keyboard": True}
 
 
 def _plain(reply: Reply, locale: str) -> tuple[str, str]:
@@ -160,12 +158,16 @@ def _plain(reply: Reply, locale: str) -> tuple[str, str]:
     heading = " ".join((reply.heading or "").split())[:HEADING_MAX]
     body = reply.text
     if reply.request is Request.PHOTO:
-        body = f"{body}\n\n{t('telegram.photo_hint', locale)}" if body.strip() else t(
-            "telegram.photo_hint", locale
+        body = (
+            f"{body}\n\n{t('telegram.photo_hint', locale)}"
+            if body.strip()
+            else t("telegram.photo_hint", locale)
         )
     elif reply.request is Request.LOCATION:
-        body = f"{body}\n\n{t('telegram.location_hint', locale)}" if body.strip() else t(
-            "telegram.location_hint", locale
+        body = (
+            f"{body}\n\n{t('telegram.location_hint', locale)}"
+            if body.strip()
+            else t("telegram.location_hint", locale)
         )
     if not heading and not body.strip() and reply.choices:
         body = t("telegram.choose", locale)
@@ -180,7 +182,7 @@ def _chunks_html(heading: str, body: str, limit: int) -> list[str]:
     pieces = split_text(full, limit)
     first = pieces[0]
     if first.startswith(heading):
-        pieces[0] = f"<b>{_esc(heading)}</b>{_esc(first[len(heading):])}"
+        pieces[0] = f"<b>{_esc(heading)}</b>{_esc(first[len(heading) :])}"
         return [pieces[0]] + [_esc(p) for p in pieces[1:]]
     return [_esc(p) for p in pieces]
 
@@ -208,7 +210,7 @@ def render(reply: Reply, *, chat_id: int, locale: str, edit_ref: str | None = No
     """
     heading, body = _plain(reply, locale)
     tokens: dict[str, str] = {}
-    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
+    markup: dict[str, Any] | None = None
     if reply.request is Request.LOCATION:
         markup = _location_keyboard(reply.choices, locale)
     elif reply.choices:
@@ -218,17 +220,17 @@ def render(reply: Reply, *, chat_id: int, locale: str, edit_ref: str | None = No
     if photo is not None:
         caption = _chunks_html(heading, body, CAPTION_MAX)
         if len(caption) <= 1:
-            kwargs: dict[str, Any] = {"chat_id": chat_id, "photo": photo}
+            params: dict[str, Any] = {"chat_id": chat_id, "photo": photo}
             if caption:
-                kwargs.update(caption=caption[0], parse_mode=ParseMode.HTML)
+                params.update(caption=caption[0], parse_mode=HTML)
             if markup is not None:
-                kwargs["reply_markup"] = markup
-            return Rendered(calls=(TelegramCall(method="send_photo", kwargs=kwargs),), tokens=tokens)
+                params["reply_markup"] = markup
+            return Rendered(calls=(TelegramCall(method="sendPhoto", params=params),), tokens=tokens)
         alt = " ".join((reply.image.alt if reply.image else "").split())[:CAPTION_MAX]
-        kwargs = {"chat_id": chat_id, "photo": photo}
+        params = {"chat_id": chat_id, "photo": photo}
         if alt:
-            kwargs.update(caption=_esc(alt), parse_mode=ParseMode.HTML)
-        calls.append(TelegramCall(method="send_photo", kwargs=kwargs))
+            params.update(caption=_esc(alt), parse_mode=HTML)
+        calls.append(TelegramCall(method="sendPhoto", params=params))
     texts = _chunks_html(heading, body, TEXT_MAX)
     if not texts and markup is None and not calls:
         texts = [_esc(t("telegram.choose", locale))]
@@ -236,16 +238,16 @@ def render(reply: Reply, *, chat_id: int, locale: str, edit_ref: str | None = No
         edit_ref is not None
         and edit_ref.isdigit()
         and not calls
-        and not isinstance(markup, ReplyKeyboardMarkup)
+        and not (markup is not None and "keyboard" in markup)  # reply keyboards can't be edited in
     )
     for index, text in enumerate(texts):
         last = index == len(texts) - 1
-        kwargs = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML}
+        params = {"chat_id": chat_id, "text": text, "parse_mode": HTML}
         if last and markup is not None:
-            kwargs["reply_markup"] = markup
+            params["reply_markup"] = markup
         if index == 0 and can_edit:
-            kwargs["message_id"] = int(edit_ref)  # type: ignore[arg-type]
-            calls.append(TelegramCall(method="edit_message_text", kwargs=kwargs))
+            params["message_id"] = int(edit_ref)  # type: ignore[arg-type]
+            calls.append(TelegramCall(method="editMessageText", params=params))
         else:
-            calls.append(TelegramCall(method="send_message", kwargs=kwargs))
+            calls.append(TelegramCall(method="sendMessage", params=params))
     return Rendered(calls=tuple(calls), tokens=tokens)

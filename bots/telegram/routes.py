@@ -1,4 +1,4 @@
-"""The Telegram mount: webhook route or long polling, both feeding PTB's Application, then the engine."""
+"""The Telegram mount: webhook route or long polling into PTB's Application, then the engine."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ __all__ = ["SECRET_HEADER", "TELEGRAM", "TelegramMount"]
 
 log = logging.getLogger(__name__)
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 DEDUPE_TTL = 24 * 3600  # Telegram keeps an unaccepted update for 24 h
 MAX_IN_FLIGHT = 1000  # updates accepted and not yet handled; beyond it the answer waits
 ROOM_WAIT = 10.0  # seconds a webhook request waits for room before a 503 (Telegram redelivers)
@@ -185,8 +185,11 @@ class TelegramMount:
         try:
             update = Update.de_json(data, self.application.bot)
         except Exception as exc:  # noqa: BLE001 - a malformed update is dropped, and said so
-            log.warning("telegram update %s could not be read: %s", data.get("update_id"),
-                        type(exc).__name__)
+            log.warning(
+                "telegram update %s could not be read: %s",
+                data.get("update_id"),
+                type(exc).__name__,
+            )
             return
         await self.application.process_update(update)
 
@@ -220,8 +223,9 @@ class TelegramMount:
                 log.error("telegram refused the bot token; polling stops")
                 return
             except (NetworkError, Conflict) as exc:  # includes timeouts and 5xx
-                log.warning("telegram getUpdates failed (%s); retrying in %.0fs",
-                            type(exc).__name__, delay)
+                log.warning(
+                    "telegram getUpdates failed (%s); retrying in %.0fs", type(exc).__name__, delay
+                )
                 await self._sleep(delay)
                 delay = min(delay * 2, 60.0)
                 continue
@@ -272,8 +276,12 @@ class TelegramMount:
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = getattr(update, "update_id", None)
         error = context.error
-        log.error("telegram update %s: %s", update_id, type(error).__name__,
-                  exc_info=(type(error), error, error.__traceback__) if error else None)
+        log.error(
+            "telegram update %s: %s",
+            update_id,
+            type(error).__name__,
+            exc_info=(type(error), error, error.__traceback__) if error else None,
+        )
 
     @asynccontextmanager
     async def _in_order(self, key: str) -> AsyncIterator[None]:
@@ -290,7 +298,9 @@ class TelegramMount:
         parsed = parse_update(update, bot_username=self.bot_username)
         key = parsed.inbound.address if isinstance(parsed, FromPerson) else "-"
         async with self._in_order(key):
-            if not await self.core.state.claim(f"telegram:update:{update.update_id}", ttl=DEDUPE_TTL):
+            if not await self.core.state.claim(
+                f"telegram:update:{update.update_id}", ttl=DEDUPE_TTL
+            ):
                 return
             if isinstance(parsed, FromPerson):
                 await self._converse(parsed)

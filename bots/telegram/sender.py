@@ -1,4 +1,4 @@
-"""The Telegram ``Sender``: renders a ``Reply`` and calls the Bot API, mapping its errors to core's."""
+"""The Telegram ``Sender``: renders a ``Reply``, calls the Bot API, maps its errors to core's."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from telegram import Bot, InputFile
 from telegram.error import (
     BadRequest,
     ChatMigrated,
+    EndPointNotFound,
     Forbidden,
     InvalidToken,
     NetworkError,
@@ -41,10 +42,21 @@ log = logging.getLogger(__name__)
 
 CALLBACK_KEY = "telegram:cb"  # StateKey channel under which long choice ids are kept
 CALLBACK_TTL = 30 * 24 * 3600
-_GONE = ("chat not found", "user not found", "peer_id_invalid", "user is deactivated",
-         "bot was blocked", "bot was kicked", "have no rights to send")
-_EDIT_IMPOSSIBLE = ("message to edit not found", "message can't be edited",
-                    "there is no text in the message to edit", "message_id_invalid")
+_GONE = (
+    "chat not found",
+    "user not found",
+    "peer_id_invalid",
+    "user is deactivated",
+    "bot was blocked",
+    "bot was kicked",
+    "have no rights to send",
+)
+_EDIT_IMPOSSIBLE = (
+    "message to edit not found",
+    "message can't be edited",
+    "there is no text in the message to edit",
+    "message_id_invalid",
+)
 _INLINE_RETRY_MAX = 5.0  # seconds we wait in place for a 429 in the middle of a split message
 
 
@@ -142,12 +154,18 @@ class TelegramSender:
                 await asyncio.sleep(exc.retry_after)
 
     async def call(self, call: TelegramCall) -> str | None:
-        """One Bot API call, with Telegram's errors mapped to ``core.ports`` send errors."""
-        kwargs = dict(call.kwargs)
-        if isinstance(kwargs.get("photo"), bytes):
-            kwargs["photo"] = InputFile(kwargs["photo"], filename="image.png")
+        """One Bot API call, with Telegram's errors mapped to ``core.ports`` send errors.
+
+        It goes through PTB's ``do_api_request`` (PTB's request machinery, our aiohttp
+        ``BaseRequest``) with the parameters as rendered; the answer stays a dict. The method
+        name is passed lower-case: Bot API method names are case-insensitive, and PTB only
+        warns about names that collide with its typed methods.
+        """
+        params = dict(call.params)
+        if isinstance(params.get("photo"), bytes):
+            params["photo"] = InputFile(params["photo"], filename="image.png")
         try:
-            result = await getattr(self.bot, call.method)(**kwargs)
+            result = await self.bot.do_api_request(call.method.lower(), api_kwargs=params)
         except RetryAfter as exc:
             raise RetryLater(retry_after_seconds(exc), "telegram: flood control") from exc
         except Forbidden as exc:
@@ -156,24 +174,25 @@ class TelegramSender:
             raise PermanentSendError("telegram: group chat migrated to a supergroup") from exc
         except BadRequest as exc:
             return await self._bad_request(call, exc)
-        except InvalidToken as exc:
-            raise PermanentSendError("telegram: the bot token was refused") from exc
+        except (InvalidToken, EndPointNotFound) as exc:
+            raise PermanentSendError(f"telegram: {type(exc).__name__}") from exc
         except NetworkError as exc:  # timeouts, connection errors and 5xx
             raise TransientSendError(f"telegram: {type(exc).__name__}") from exc
         except TelegramError as exc:
             raise TransientSendError(f"telegram: {type(exc).__name__}") from exc
-        message_id = getattr(result, "message_id", None)
-        if message_id is None and call.method == "edit_message_text":
-            return str(call.kwargs["message_id"])
-        return str(message_id) if message_id is not None else None
+        if isinstance(result, dict) and "message_id" in result:
+            return str(result["message_id"])
+        if "message_id" in call.params:  # an edit answered ``true``
+            return str(call.params["message_id"])
+        return None
 
     async def _bad_request(self, call: TelegramCall, exc: BadRequest) -> str | None:
         reason = _reason(exc)
         if "message is not modified" in reason:
-            return str(call.kwargs.get("message_id")) if "message_id" in call.kwargs else None
-        if call.method == "edit_message_text" and any(r in reason for r in _EDIT_IMPOSSIBLE):
-            kwargs = {k: v for k, v in call.kwargs.items() if k != "message_id"}
-            return await self.call(replace(call, method="send_message", kwargs=kwargs))
+            return str(call.params["message_id"]) if "message_id" in call.params else None
+        if call.method == "editMessageText" and any(r in reason for r in _EDIT_IMPOSSIBLE):
+            params = {k: v for k, v in call.params.items() if k != "message_id"}
+            return await self.call(replace(call, method="sendMessage", params=params))
         if any(r in reason for r in _GONE):
             raise Unreachable(f"telegram: {reason[:120]}") from exc
         log.warning("telegram refused a %s: %s", call.method, reason[:200])

@@ -8,7 +8,8 @@ import pytest
 from telegram import Chat, Location, Update, Venue
 
 from bots.telegram.parse import FromPerson, Ignored, Membership, parse_update
-from conversations.incoming import Command, Location as Loc, Photo, Picked, Text, Unsupported
+from conversations.incoming import Command, Photo, Picked, Text, Unsupported
+from conversations.incoming import Location as Loc
 from tests.fakes.telegram_api import FakeTelegram
 
 USER = 5551234
@@ -106,7 +107,9 @@ def test_edited_message_is_answered_politely_not_processed(tg: FakeTelegram) -> 
 
 def test_group_messages_are_ignored_unless_addressed(tg: FakeTelegram) -> None:
     group = -100200300
-    chatter = parsed(tg.message_update(USER, text="안녕하세요", chat_id=group, chat_type=Chat.SUPERGROUP))
+    chatter = parsed(
+        tg.message_update(USER, text="안녕하세요", chat_id=group, chat_type=Chat.SUPERGROUP)
+    )
     assert isinstance(chatter, Ignored) and chatter.group and chatter.notice_to is None
     command = parsed(tg.message_update(USER, text="/start", chat_id=group, chat_type=Chat.GROUP))
     assert isinstance(command, Ignored) and command.notice_to == str(group)

@@ -26,7 +26,7 @@ def test_text_with_heading_and_choices() -> None:
     )
     assert calls(reply) == [
         {
-            "method": "send_message",
+            "method": "sendMessage",
             "chat_id": CHAT,
             "text": "<b>새 제안</b>\n제목을 적어 주세요.",
             "parse_mode": "HTML",
@@ -43,22 +43,31 @@ def test_text_with_heading_and_choices() -> None:
 
 
 def test_long_labels_get_a_row_each() -> None:
-    reply = Reply(text="메뉴", choices=(Choice("menu:submit", "새 제안 쓰기 (정책 아이디어)"),
-                                        Choice("menu:mine", "내가 낸 제안 보기와 처리 상황")))
+    reply = Reply(
+        text="메뉴",
+        choices=(
+            Choice("menu:submit", "새 제안 쓰기 (정책 아이디어)"),
+            Choice("menu:mine", "내가 낸 제안 보기와 처리 상황"),
+        ),
+    )
     [call] = calls(reply)
     assert [len(row) for row in call["reply_markup"]["inline_keyboard"]] == [1, 1]  # type: ignore[index]
 
 
 def test_edit_replaces_the_buttons_message() -> None:
-    reply = Reply(text="지지해 주셔서 감사합니다.", edit=True, choices=(Choice("menu:main", "처음으로"),))
+    reply = Reply(
+        text="지지해 주셔서 감사합니다.", edit=True, choices=(Choice("menu:main", "처음으로"),)
+    )
     assert calls(reply, edit_ref="77") == [
         {
-            "method": "edit_message_text",
+            "method": "editMessageText",
             "chat_id": CHAT,
             "message_id": 77,
             "text": "지지해 주셔서 감사합니다.",
             "parse_mode": "HTML",
-            "reply_markup": {"inline_keyboard": [[{"text": "처음으로", "callback_data": "menu:main"}]]},
+            "reply_markup": {
+                "inline_keyboard": [[{"text": "처음으로", "callback_data": "menu:main"}]]
+            },
         }
     ]
 
@@ -68,7 +77,7 @@ def test_hostile_text_is_escaped_and_parses_to_itself() -> None:
     [call] = calls(Reply(text=hostile, heading="<i>제목</i>"))
     assert call["text"] == (
         "<b>&lt;i&gt;제목&lt;/i&gt;</b>\n"
-        "&lt;b&gt;굵게&lt;/b&gt; &amp; &lt;a href=\"http://evil\"&gt;링크&lt;/a&gt; "
+        '&lt;b&gt;굵게&lt;/b&gt; &amp; &lt;a href="http://evil"&gt;링크&lt;/a&gt; '
         "*_[]()~`&gt;#+-=|{}.! &amp;amp; 😀"
     )
     plain, entities = parse_html(str(call["text"]))
@@ -99,14 +108,18 @@ def test_long_choice_ids_become_tokens() -> None:
     assert callback_data("p:P-2026-000001:support") == ("p:P-2026-000001:support", None)
     token, remembered = callback_data(long_id)
     assert token.startswith(TOKEN_PREFIX) and len(token.encode()) <= 64 and remembered == long_id
-    rendered = render(Reply(text="고르세요", choices=(Choice(long_id, "하나"),)), chat_id=1, locale="ko")
+    rendered = render(
+        Reply(text="고르세요", choices=(Choice(long_id, "하나"),)), chat_id=1, locale="ko"
+    )
     assert rendered.tokens == {token: long_id}
     # a choice id that merely looks like a token is tokenised too, so it cannot be forged
     assert callback_data(TOKEN_PREFIX + "abc")[1] == TOKEN_PREFIX + "abc"
 
 
 def test_photo_request_adds_a_hint_in_the_person_language() -> None:
-    reply = Reply(text="Add a photo?", request=Request.PHOTO, choices=(Choice("photo:skip", "Skip"),))
+    reply = Reply(
+        text="Add a photo?", request=Request.PHOTO, choices=(Choice("photo:skip", "Skip"),)
+    )
     [call] = calls(reply, locale="en")
     assert call["text"] == "Add a photo?\n\n📎 Tap the paperclip button to send a photo."
 
@@ -120,9 +133,11 @@ def test_location_request_uses_a_reply_keyboard() -> None:
     )
     assert calls(reply, edit_ref="5") == [
         {
-            "method": "send_message",  # reply keyboards cannot be edited in
+            "method": "sendMessage",  # reply keyboards cannot be edited in
             "chat_id": CHAT,
-            "text": "위치를 알려 주세요.\n\n아래 「현재 위치 보내기」 버튼을 누르면 위치가 전송됩니다.",
+            "text": (
+                "위치를 알려 주세요.\n\n아래 「현재 위치 보내기」 버튼을 누르면 위치가 전송됩니다."
+            ),
             "parse_mode": "HTML",
             "reply_markup": {
                 "keyboard": [
@@ -141,7 +156,7 @@ def test_png_goes_as_a_photo_with_caption() -> None:
     reply = Reply(text="투표 결과", image=Image(png=png, alt="막대 그래프"))
     assert calls(reply) == [
         {
-            "method": "send_photo",
+            "method": "sendPhoto",
             "chat_id": CHAT,
             "photo": {"bytes": len(png), "sha256": hashlib.sha256(png).hexdigest()[:16]},
             "caption": "투표 결과",
@@ -151,10 +166,13 @@ def test_png_goes_as_a_photo_with_caption() -> None:
 
 
 def test_long_caption_moves_the_text_to_messages() -> None:
-    reply = Reply(text="가" * 2000, image=Image(ref="telegram:AgACabc", alt="사진"),
-                  choices=(Choice("a", "A"),))
+    reply = Reply(
+        text="가" * 2000,
+        image=Image(ref="telegram:AgACabc", alt="사진"),
+        choices=(Choice("a", "A"),),
+    )
     out = calls(reply)
-    assert [c["method"] for c in out] == ["send_photo", "send_message"]
+    assert [c["method"] for c in out] == ["sendPhoto", "sendMessage"]
     assert out[0]["photo"] == "AgACabc" and out[0]["caption"] == "사진"
     assert "reply_markup" in out[1]
 

@@ -1,4 +1,4 @@
-"""The Telegram Sender and the aiohttp BaseRequest against the fake Bot API (real PTB, real HTTP)."""
+"""The Telegram Sender and the aiohttp BaseRequest against the fake Bot API (PTB, real HTTP)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ async def test_edit_of_a_vanished_message_sends_a_new_one(
 ) -> None:
     ref = await sender.send(str(CHAT), Reply(text="새 메시지", edit=True), edit_ref="999")
     assert ref == str(tg.last(CHAT).message_id) and ref != "999"
-    assert [c.method for c in tg.calls] == ["getMe", "editMessageText", "sendMessage"]
+    assert [c.method.lower() for c in tg.calls] == ["getme", "editmessagetext", "sendmessage"]
 
 
 async def test_hostile_text_arrives_verbatim(tg: FakeTelegram, sender: TelegramSender) -> None:
@@ -77,7 +77,9 @@ async def test_hostile_text_arrives_verbatim(tg: FakeTelegram, sender: TelegramS
     assert message.entities == [{"type": "bold", "offset": 0, "length": 8}]
 
 
-async def test_ten_thousand_characters_arrive_whole(tg: FakeTelegram, sender: TelegramSender) -> None:
+async def test_ten_thousand_characters_arrive_whole(
+    tg: FakeTelegram, sender: TelegramSender
+) -> None:
     text = "\n".join(f"{i:04d} 가나다라 😀 <&>" for i in range(700))  # 11,899 UTF-16 units
     await sender.send(str(CHAT), Reply(text=text))
     parts = [m.text for m in tg.chat(CHAT)]
@@ -113,7 +115,9 @@ async def test_429_is_retry_later(tg: FakeTelegram, sender: TelegramSender) -> N
     "description",
     ["Forbidden: bot was blocked by the user", "Forbidden: user is deactivated"],
 )
-async def test_403_is_unreachable(tg: FakeTelegram, sender: TelegramSender, description: str) -> None:
+async def test_403_is_unreachable(
+    tg: FakeTelegram, sender: TelegramSender, description: str
+) -> None:
     tg.inject_403(description=description)
     with pytest.raises(Unreachable):
         await sender.send(str(CHAT), Reply(text="x"))
@@ -148,8 +152,9 @@ async def test_a_429_inside_a_split_message_waits_instead_of_repeating(
     tg: FakeTelegram, sender: TelegramSender
 ) -> None:
     text = "\n".join(["가" * 1000] * 5)  # two messages
+
     async def second_part_limited() -> None:
-        while not tg.calls_to("sendMessage"):
+        while not tg.calls_to("sendMessage"):  # noqa: ASYNC110 - watching the fake's log
             await asyncio.sleep(0.001)
         tg.inject_429(retry_after=1)
 

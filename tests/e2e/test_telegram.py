@@ -28,14 +28,14 @@ from core.domain.model import ProposalStatus
 from tests.conftest import make_settings
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
 
-SECRET = "e2e-Secret_token-42"
+SECRET = "e2e-Secret_token-42"  # noqa: S105 - test value
 HOOK = "https://gongnon.example/telegram/webhook"
 TRACKING_RE = re.compile(r"P-\d{4}-\d{6}")
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00JFIF" + bytes(range(200))
 
 
-async def eventually(check: Callable[[], bool], *, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], bool], *, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
@@ -75,9 +75,7 @@ def settings_for(tg: FakeTelegram, tmp_path: Path, database_url: str, **extra: A
 
 
 @pytest.fixture
-async def app(
-    tg: FakeTelegram, tmp_path: Path, database_url: str
-) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+async def app(tg: FakeTelegram, tmp_path: Path, database_url: str) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     async with serving(settings_for(tg, tmp_path, database_url)) as client:
         yield client
 
@@ -85,7 +83,9 @@ async def app(
 class Citizen:
     """One Telegram user talking to the bot through the webhook."""
 
-    def __init__(self, client: TestClient, tg: FakeTelegram, user_id: int, locale: str = "ko") -> None:  # type: ignore[type-arg]
+    def __init__(
+        self, client: TestClient, tg: FakeTelegram, user_id: int, locale: str = "ko"
+    ) -> None:  # type: ignore[type-arg]
         self.client = client
         self.tg = tg
         self.user_id = user_id
@@ -110,7 +110,9 @@ class Citizen:
         return fresh
 
     async def say(self, text: str) -> list[SentMessage]:
-        return await self.send(self.tg.message_update(self.user_id, text=text, language_code=self.locale))
+        return await self.send(
+            self.tg.message_update(self.user_id, text=text, language_code=self.locale)
+        )
 
     async def press(self, callback_prefix: str) -> list[SentMessage]:
         message, data = self.button(callback_prefix)
@@ -148,7 +150,9 @@ async def submit_proposal(citizen: Citizen, title: str = "버스 정류장 그�
     assert "공론" in text_of(await citizen.say("/start"))
     await citizen.press("menu:submit")
     await citizen.say(title)
-    await citizen.say("여름에 버스를 기다리는 시민들이 햇볕에 너무 오래 노출됩니다. 그늘막이 필요합니다.")
+    await citizen.say(
+        "여름에 버스를 기다리는 시민들이 햇볕에 너무 오래 노출됩니다. 그늘막이 필요합니다."
+    )
     await citizen.press("cat:transport")
     asked = await citizen.press("reg:seoul")
     assert "📎" in text_of(asked)  # the photo step, with the Telegram hint
@@ -163,7 +167,8 @@ async def submit_proposal(citizen: Citizen, title: str = "버스 정류장 그�
 
 
 async def test_submit_support_follow_and_hear_about_a_status_change(
-    app: TestClient, tg: FakeTelegram  # type: ignore[type-arg]
+    app: TestClient,
+    tg: FakeTelegram,  # type: ignore[type-arg]
 ) -> None:
     core: Core = app.app[CORE]
     # start-up configured Telegram: webhook with the secret, commands in two languages
@@ -211,7 +216,8 @@ async def test_submit_support_follow_and_hear_about_a_status_change(
 
 
 async def test_replayed_updates_are_processed_once(
-    app: TestClient, tg: FakeTelegram  # type: ignore[type-arg]
+    app: TestClient,
+    tg: FakeTelegram,  # type: ignore[type-arg]
 ) -> None:
     citizen = Citizen(app, tg, 4004)
     update = tg.message_update(4004, text="/start")
@@ -223,7 +229,10 @@ async def test_replayed_updates_are_processed_once(
 
 @pytest.mark.parametrize(("secret", "status"), [(None, 401), ("wrong-secret", 403), ("", 403)])
 async def test_missing_or_wrong_secret_is_refused(
-    app: TestClient, tg: FakeTelegram, secret: str | None, status: int  # type: ignore[type-arg]
+    app: TestClient,
+    tg: FakeTelegram,
+    secret: str | None,
+    status: int,  # type: ignore[type-arg]
 ) -> None:
     citizen = Citizen(app, tg, 5005)
     calls = len(tg.calls)
@@ -243,14 +252,16 @@ async def test_bad_bodies_are_400(app: TestClient) -> None:  # type: ignore[type
 HOSTILE = [
     "<b>굵게</b> <i>기울임</i>",
     "Tom & Jerry &amp; &lt;tag&gt; &#128512;",
-    r"*bold* _italic_ __u__ ~s~ ||spoiler|| `code` ```pre``` [link](http://evil.example) \ . ! - = + # ( ) { } > |",
+    r"*bold* _italic_ __u__ ~s~ ||spoiler|| `code` ```pre``` [link](http://evil.example)"
+    r" \ . ! - = + # ( ) { } > |",
     '<a href="http://evil.example">여기를 누르세요</a>',
     "이모지 😀👍🏽🇰🇷 한국어 문장과 섞어서 보냅니다",
 ]
 
 
 async def test_hostile_text_never_breaks_or_injects(
-    app: TestClient, tg: FakeTelegram  # type: ignore[type-arg]
+    app: TestClient,
+    tg: FakeTelegram,  # type: ignore[type-arg]
 ) -> None:
     citizen = Citizen(app, tg, 6006)
     await citizen.say("/start")
@@ -277,7 +288,8 @@ async def test_hostile_text_never_breaks_or_injects(
 
 
 async def test_every_other_update_type_is_handled(
-    app: TestClient, tg: FakeTelegram  # type: ignore[type-arg]
+    app: TestClient,
+    tg: FakeTelegram,  # type: ignore[type-arg]
 ) -> None:
     core: Core = app.app[CORE]
     citizen = Citizen(app, tg, 7007)
@@ -289,27 +301,40 @@ async def test_every_other_update_type_is_handled(
     assert "수정" in text_of(edited)
     assert await citizen.post(tg.channel_post_update()) == 200
     group = -100777
-    assert await citizen.post(tg.message_update(7007, text="잡담", chat_id=group, chat_type="supergroup")) == 200
+    assert (
+        await citizen.post(
+            tg.message_update(7007, text="잡담", chat_id=group, chat_type="supergroup")
+        )
+        == 200
+    )
     assert tg.chat(group) == []
-    assert await citizen.post(tg.message_update(7007, text="/start", chat_id=group, chat_type="group")) == 200
+    assert (
+        await citizen.post(tg.message_update(7007, text="/start", chat_id=group, chat_type="group"))
+        == 200
+    )
     assert "1:1" in tg.last(group).text and "t.me/gongnon_test_bot" in tg.last(group).text
     for service in (777000, 1087968824):
         assert await citizen.post(tg.message_update(service, text="/start")) == 200
         assert tg.chat(service) == []
     assert await citizen.post(tg.my_chat_member_update(7007, status="kicked")) == 200
     async with core.db.read() as session:
-        identity = (await session.execute(select(Identity).where(Identity.address == "7007"))).scalar_one()
+        identity = (
+            await session.execute(select(Identity).where(Identity.address == "7007"))
+        ).scalar_one()
         assert identity.reachable is False
         people = (await session.execute(select(Identity.external_id))).scalars().all()
         assert set(people) == {"7007"}  # service accounts and groups made no identities
     assert await citizen.post(tg.my_chat_member_update(7007, status="member")) == 200
     async with core.db.read() as session:
-        identity = (await session.execute(select(Identity).where(Identity.address == "7007"))).scalar_one()
+        identity = (
+            await session.execute(select(Identity).where(Identity.address == "7007"))
+        ).scalar_one()
         assert identity.reachable is True
 
 
 async def test_403_on_send_marks_the_person_unreachable(
-    app: TestClient, tg: FakeTelegram  # type: ignore[type-arg]
+    app: TestClient,
+    tg: FakeTelegram,  # type: ignore[type-arg]
 ) -> None:
     core: Core = app.app[CORE]
     citizen = Citizen(app, tg, 8008)
@@ -319,12 +344,15 @@ async def test_403_on_send_marks_the_person_unreachable(
     await eventually(lambda: tg.calls_to("sendMessage")[-1].status == 403)
     await core.bus.drain()
     async with core.db.read() as session:
-        identity = (await session.execute(select(Identity).where(Identity.address == "8008"))).scalar_one()
+        identity = (
+            await session.execute(select(Identity).where(Identity.address == "8008"))
+        ).scalar_one()
     assert identity.reachable is False
 
 
 async def test_429_retry_after_is_honoured(
-    app: TestClient, tg: FakeTelegram  # type: ignore[type-arg]
+    app: TestClient,
+    tg: FakeTelegram,  # type: ignore[type-arg]
 ) -> None:
     citizen = Citizen(app, tg, 9009)
     tg.inject_429(retry_after=1)
@@ -340,8 +368,9 @@ async def test_429_retry_after_is_honoured(
 async def test_polling_survives_a_restart_without_losing_or_repeating(
     tg: FakeTelegram, tmp_path: Path, database_url: str
 ) -> None:
-    settings = settings_for(tg, tmp_path, database_url, telegram_webhook_url=None,
-                            telegram_webhook_secret=None)
+    settings = settings_for(
+        tg, tmp_path, database_url, telegram_webhook_url=None, telegram_webhook_secret=None
+    )
     await tg.push_update(tg.message_update(1111, text="/start"))
     async with serving(settings):
         await eventually(lambda: len(tg.chat(1111)) == 1)

@@ -45,7 +45,6 @@ from telegram import (
     MessageEntity,
     PhotoSize,
     Sticker,
-    Update,
     User,
     Voice,
     WebhookInfo,
@@ -158,7 +157,9 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
                 raise ParseError(f'Unsupported start tag "{name}" at byte offset {pos}')
             if closing:
                 if not stack or stack[-1][0] != name:
-                    raise ParseError(f'Unmatched end tag at byte offset {pos}, expected "</{name}>"')
+                    raise ParseError(
+                        f'Unmatched end tag at byte offset {pos}, expected "</{name}>"'
+                    )
                 open_name, start, url = stack.pop()
                 if length > start:
                     entity: dict[str, Any] = {
@@ -177,7 +178,9 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
                         raise ParseError(f"Can't find end of href attribute at byte offset {pos}")
                     url = html.unescape(href.group(1) or href.group(2) or "")
                 elif name == "span" and "tg-spoiler" not in (attrs or ""):
-                    raise ParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {pos}')
+                    raise ParseError(
+                        f'Tag "span" must have class "tg-spoiler" at byte offset {pos}'
+                    )
                 stack.append((name, length, url))
             pos = match.end()
             continue
@@ -295,7 +298,7 @@ class FakeTelegram:
     def __init__(
         self,
         *,
-        token: str = "123456789:TEST-token_for-the-fake",
+        token: str = "123456789:TEST-token_for-the-fake",  # noqa: S107 - fake
         limits: TelegramLimits | None = None,
         bot_id: int = 123456789,
         bot_username: str = "gongnon_test_bot",
@@ -445,7 +448,9 @@ class FakeTelegram:
         return len(self._updates)
 
     # --- building updates (as Telegram would send them) ----------------------------
-    def _user(self, user_id: int, *, language_code: str | None = "ko", is_bot: bool = False) -> User:
+    def _user(
+        self, user_id: int, *, language_code: str | None = "ko", is_bot: bool = False
+    ) -> User:
         return User(
             id=user_id,
             first_name=f"사용자{user_id % 1000}",
@@ -511,7 +516,9 @@ class FakeTelegram:
         ]
         return self.message_update(user_id, photo=sizes, caption=caption, **kw)
 
-    def location_update(self, user_id: int, latitude: float, longitude: float, **kw: Any) -> dict[str, Any]:
+    def location_update(
+        self, user_id: int, latitude: float, longitude: float, **kw: Any
+    ) -> dict[str, Any]:
         return self.message_update(user_id, location=Location(longitude, latitude), **kw)
 
     def sticker_update(self, user_id: int, **kw: Any) -> dict[str, Any]:
@@ -525,10 +532,14 @@ class FakeTelegram:
         self, user_id: int, *, mime_type: str = "application/pdf", **kw: Any
     ) -> dict[str, Any]:
         file_id = self.add_file(b"%PDF-1.4 fake", name="doc.pdf")
-        document = Document(file_id, f"u{file_id[-8:]}", file_name="제안서.pdf", mime_type=mime_type)
+        document = Document(
+            file_id, f"u{file_id[-8:]}", file_name="제안서.pdf", mime_type=mime_type
+        )
         return self.message_update(user_id, document=document, **kw)
 
-    def channel_post_update(self, chat_id: int = -1001234567890, text: str = "공지") -> dict[str, Any]:
+    def channel_post_update(
+        self, chat_id: int = -1001234567890, text: str = "공지"
+    ) -> dict[str, Any]:
         message = Message(
             message_id=self._next_message_id(chat_id),
             date=datetime.now(UTC),
@@ -603,7 +614,9 @@ class FakeTelegram:
             headers["X-Telegram-Bot-Api-Secret-Token"] = token
         if self._client is None:
             self._client = ClientSession(timeout=ClientTimeout(total=30))
-        async with self._client.post(self.webhook_url, data=json.dumps(update), headers=headers) as r:
+        async with self._client.post(
+            self.webhook_url, data=json.dumps(update), headers=headers
+        ) as r:
             await r.read()
             return r.status
 
@@ -650,7 +663,9 @@ class FakeTelegram:
         self._record(method, params, files, 200)
         return _ok(result)
 
-    def _record(self, method: str, params: dict[str, Any], files: dict[str, bytes], status: int) -> None:
+    def _record(
+        self, method: str, params: dict[str, Any], files: dict[str, bytes], status: int
+    ) -> None:
         if self.record:
             self.calls.append(Call(method, params, files, time.monotonic(), status))
 
@@ -720,7 +735,9 @@ class FakeTelegram:
             if window.count(now, limits.slack_s) >= allowed:
                 self.violations += 1
                 wait = max(limits.retry_after, math.ceil(window.wait(now)))
-                raise _ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
+                raise _ApiError(
+                    429, f"Too Many Requests: retry after {wait}", {"retry_after": wait}
+                )
         for window, _ in checks:
             window.stamps.append(now)
 
@@ -740,7 +757,9 @@ class FakeTelegram:
         for row in markup.get("inline_keyboard", []):
             for button in row:
                 if not button.get("text"):
-                    raise _ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+                    raise _ApiError(
+                        400, "Bad Request: text buttons are unallowed in the inline keyboard"
+                    )
                 data = button.get("callback_data")
                 if data is not None and not 1 <= len(data.encode()) <= CALLBACK_DATA_MAX:
                     raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
@@ -750,7 +769,9 @@ class FakeTelegram:
                     raise _ApiError(400, "Bad Request: keyboard button text is empty")
 
     @staticmethod
-    def _parse_text(raw: str, parse_mode: str | None, limit: int, empty_ok: bool = False) -> tuple[str, list[dict[str, Any]]]:
+    def _parse_text(
+        raw: str, parse_mode: str | None, limit: int, empty_ok: bool = False
+    ) -> tuple[str, list[dict[str, Any]]]:
         if parse_mode is None:
             text, entities = raw, []
         elif parse_mode.upper() == "HTML":
@@ -768,21 +789,29 @@ class FakeTelegram:
         return text, entities
 
     def _message_dict(self, stored: SentMessage) -> dict[str, Any]:
-        markup = stored.reply_markup if stored.reply_markup and "inline_keyboard" in stored.reply_markup else None
+        markup = (
+            stored.reply_markup
+            if stored.reply_markup and "inline_keyboard" in stored.reply_markup
+            else None
+        )
         kwargs: dict[str, Any] = {}
         if stored.photo is not None:
             kwargs["photo"] = [
                 PhotoSize(f"AgACsent{stored.message_id}", f"usent{stored.message_id}", 800, 600)
             ]
             kwargs["caption"] = stored.text or None
-            kwargs["caption_entities"] = [MessageEntity.de_json(e, None) for e in stored.entities] or None
+            kwargs["caption_entities"] = [
+                MessageEntity.de_json(e, None) for e in stored.entities
+            ] or None
         else:
             kwargs["text"] = stored.text
             kwargs["entities"] = [MessageEntity.de_json(e, None) for e in stored.entities] or None
         message = Message(
             message_id=stored.message_id,
             date=datetime.now(UTC),
-            chat=self._chat(stored.chat_id, Chat.PRIVATE if stored.chat_id > 0 else Chat.SUPERGROUP),
+            chat=self._chat(
+                stored.chat_id, Chat.PRIVATE if stored.chat_id > 0 else Chat.SUPERGROUP
+            ),
             from_user=self.bot,
             reply_markup=InlineKeyboardMarkup.de_json(markup, None) if markup else None,
             edit_date=datetime.now(UTC) if stored.edits else None,
@@ -798,7 +827,9 @@ class FakeTelegram:
         raw = str(p.get("text", ""))
         text, entities = self._parse_text(raw, p.get("parse_mode"), TEXT_MAX)
         self._check_markup(p.get("reply_markup"))
-        stored = SentMessage(chat_id, self._next_message_id(chat_id), text, entities, p.get("reply_markup"), raw)
+        stored = SentMessage(
+            chat_id, self._next_message_id(chat_id), text, entities, p.get("reply_markup"), raw
+        )
         self.messages[(chat_id, stored.message_id)] = stored
         return self._message_dict(stored)
 
@@ -809,20 +840,32 @@ class FakeTelegram:
             raise _ApiError(400, "Bad Request: there is no photo in the request")
         if isinstance(photo, str) and photo.startswith("attach://"):
             photo = f.get(photo.removeprefix("attach://"))
-        if isinstance(photo, bytes) and not photo.startswith(b"\x89PNG") and not photo.startswith(b"\xff\xd8"):
+        if (
+            isinstance(photo, bytes)
+            and not photo.startswith(b"\x89PNG")
+            and not photo.startswith(b"\xff\xd8")
+        ):
             raise _ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
         raw = str(p.get("caption", ""))
         text, entities = self._parse_text(raw, p.get("parse_mode"), CAPTION_MAX, empty_ok=True)
         self._check_markup(p.get("reply_markup"))
         stored = SentMessage(
-            chat_id, self._next_message_id(chat_id), text, entities, p.get("reply_markup"), raw, photo=photo
+            chat_id,
+            self._next_message_id(chat_id),
+            text,
+            entities,
+            p.get("reply_markup"),
+            raw,
+            photo=photo,
         )
         self.messages[(chat_id, stored.message_id)] = stored
         return self._message_dict(stored)
 
     async def _m_sendlocation(self, p: dict[str, Any], _f: dict[str, bytes]) -> Any:
         chat_id = self._chat_id(p)
-        stored = SentMessage(chat_id, self._next_message_id(chat_id), "", [], p.get("reply_markup"), "")
+        stored = SentMessage(
+            chat_id, self._next_message_id(chat_id), "", [], p.get("reply_markup"), ""
+        )
         self.messages[(chat_id, stored.message_id)] = stored
         message = Message(
             message_id=stored.message_id,
@@ -866,7 +909,10 @@ class FakeTelegram:
 
     async def _m_answercallbackquery(self, p: dict[str, Any], _f: dict[str, bytes]) -> Any:
         if not p.get("callback_query_id"):
-            raise _ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+            raise _ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
         if len(str(p.get("text", ""))) > 200:
             raise _ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         self.callback_answers.append(p)
@@ -939,8 +985,9 @@ class FakeTelegram:
     async def _m_getupdates(self, p: dict[str, Any], _f: dict[str, bytes]) -> Any:
         if self.webhook_url:
             raise _ApiError(
-                409, "Conflict: can't use getUpdates method while webhook is active; use "
-                "deleteWebhook to delete the webhook first"
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; use "
+                "deleteWebhook to delete the webhook first",
             )
         offset = int(p.get("offset") or 0)
         limit = max(1, min(100, int(p.get("limit") or 100)))
