@@ -10,7 +10,7 @@ row with a lease is sitting in a Redis stream (see ``core.adapters.redis_streams
 
 A worker claims due rows in batches under a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
 ``BEGIN IMMEDIATE`` on SQLite), keeps the leases alive while it holds them, paces each send
-through the shared token buckets (``core.ratelimit``) and writes outcomes in small group
+through the shared sliding-window limits (``core.ratelimit``) and writes outcomes in small group
 commits right after the sends. A worker killed with ``kill -9`` leaves leased rows behind;
 they are reclaimed when their lease runs out, so nobody is lost and at most the messages that
 were in flight at the kill (sent, outcome not yet written) go out twice.
@@ -496,7 +496,7 @@ class DeliveryWorker:
     """Drains the outbox. Several may run (in one or many processes) without double sends.
 
     ``run()`` is a pipeline: the source fills a priority queue of leased rows; ``concurrency``
-    sender tasks pace each row through the channel's buckets and send it; one recorder writes
+    sender tasks pace each row through the channel's limits and send it; one recorder writes
     outcomes in group commits right after the sends; a renewer keeps the held leases alive.
     """
 
@@ -829,7 +829,7 @@ class Outbound:
     """Immediate answers to what a person just did, sent ahead of bulk work.
 
     Channels call ``send_now`` for conversation replies. Each send takes its tokens from the
-    same buckets as the workers, as *urgent*: a push in progress yields the next token to it.
+    same limits as the workers, as *urgent*: a push in progress yields the next place to it.
     It honours ``RetryLater`` a few times and reports an unreachable person.
     """
 
@@ -881,7 +881,7 @@ class Outbound:
 
 
 class DeliveryEngine:
-    """The shared parts of one process: the token buckets (memory or Redis) and the pacer.
+    """The shared parts of one process: the rate limits (memory or Redis) and the pacer.
 
     ``worker(...)`` builds a ``DeliveryWorker`` that reads from the database, or, with a
     Redis URL, from the Redis Streams shared by every worker process.
@@ -973,7 +973,7 @@ class DeliveryEngine:
 
 
 def install(core: Any) -> None:
-    """Share one set of token buckets between ``core.outbound`` and the core's workers."""
+    """Share one set of rate limits between ``core.outbound`` and the core's workers."""
     engine = DeliveryEngine(
         settings=core.settings, db=core.db, clock=core.clock, senders=core.senders
     )

@@ -1,10 +1,17 @@
-"""Token buckets for outbound sends: in process memory, or on Redis shared by every process.
+"""Sliding-window limits for outbound sends: in process memory, or on Redis shared by every process.
 
-A send takes one token from *every* bucket that applies to it (the bot's overall limit, the
-chat's, the group's) atomically: all or none, so a refused send wastes no token elsewhere.
-Urgent takers (answers to a person) put a short *hold* on a bucket they are waiting for, which
-bulk takers respect, so an answer waits at most one token interval behind a push. A *pause*
-(the platform's 429 ``retry_after``) stops a bucket for everyone until it runs out.
+A limit is defined the way the platforms define it: at most ``count`` sends in *any* window of
+``window`` seconds (Telegram: 30 in any second overall, 1 per chat, 20 in any minute per group).
+Each limit keeps a log of its last ``count`` send times; a send may go when the oldest of them has
+left the window. Unlike a token bucket running a little under the rate, a send that woke up late
+leaves room in the window, and the sends after it make that room up at once — the window still
+never holds more than ``count``.
+
+A send takes its place in *every* limit that applies to it (the bot's overall limit, the chat's,
+the group's) atomically: all or none, so a refused send uses no room elsewhere. Urgent takers
+(answers to a person) put a short *hold* on a limit they are waiting for, which bulk takers
+respect, so an answer waits at most one send interval behind a push. A *pause* (the platform's
+429 ``retry_after``) stops a limit for everyone until it runs out.
 """
 
 from __future__ import annotations
@@ -12,14 +19,15 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.ports import ChannelLimits
 
 __all__ = [
-    "Bucket",
+    "Limit",
     "MemoryRateLimiter",
     "Pacer",
     "RateLimiter",
@@ -31,25 +39,26 @@ HOLD_MARGIN = 0.02  # seconds a hold outlives the wait it was set for
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Bucket:
-    """One limit: ``rate`` tokens per second, holding at most ``burst`` tokens."""
+class Limit:
+    """At most ``count`` sends in any window of ``window`` seconds."""
 
     key: str
-    rate: float
-    burst: float = 1.0
+    count: int
+    window: float = 1.0
 
     @property
     def interval(self) -> float:
-        return 1.0 / self.rate
+        """The mean time between sends at the full rate."""
+        return self.window / self.count
 
 
 class RateLimiter(Protocol):
-    async def try_take(self, buckets: Sequence[Bucket], *, urgent: bool = False) -> float:
-        """Take a token from every bucket, or from none: 0.0 when taken, else seconds to wait."""
+    async def try_take(self, limits: Sequence[Limit], *, urgent: bool = False) -> float:
+        """Take a place in every limit's window, or in none: 0.0 if taken, else seconds to wait."""
         ...
 
     async def pause(self, key: str, seconds: float) -> None:
-        """Refuse every take from bucket ``key`` for ``seconds`` (a platform's 429)."""
+        """Refuse every take from limit ``key`` for ``seconds`` (a platform's 429)."""
         ...
 
     async def close(self) -> None: ...
@@ -57,15 +66,15 @@ class RateLimiter(Protocol):
 
 async def acquire(
     limiter: RateLimiter,
-    buckets: Sequence[Bucket],
+    limits: Sequence[Limit],
     *,
     urgent: bool = False,
     sleep: Callable[[float], Any] = asyncio.sleep,
 ) -> float:
-    """Wait until every bucket grants a token; returns the seconds spent waiting."""
+    """Wait until every limit has room; returns the seconds spent waiting."""
     waited = 0.0
     while True:
-        wait = await limiter.try_take(buckets, urgent=urgent)
+        wait = await limiter.try_take(limits, urgent=urgent)
         if wait <= 0:
             return waited
         await sleep(wait)
@@ -76,56 +85,62 @@ async def acquire(
 
 
 @dataclass(slots=True)
-class _State:
-    tokens: float
-    stamp: float
-    full_at: float  # from then on the bucket is full again and may be forgotten
+class _Log:
+    window: float
+    stamps: deque[float] = field(default_factory=deque)
+
+    def wait(self, limit: Limit, now: float) -> float:
+        """Seconds until the window has room for one more send (0.0: room now)."""
+        stamps = self.stamps
+        edge = now - limit.window
+        while stamps and stamps[0] <= edge:
+            stamps.popleft()
+        excess = len(stamps) - limit.count
+        if excess < 0:
+            return 0.0
+        return max(stamps[excess] + limit.window - now, 1e-6)  # > 0 even when rounding says 0
 
 
 class MemoryRateLimiter:
-    """Buckets in one process (the embedded mode). ``now`` is a monotonic clock in seconds."""
+    """Limits in one process (the embedded mode). ``now`` is a monotonic clock in seconds."""
 
     def __init__(self, *, now: Callable[[], float] = time.monotonic) -> None:
         self._now = now
-        self._buckets: dict[str, _State] = {}
+        self._logs: dict[str, _Log] = {}
         self._pauses: dict[str, float] = {}
         self._holds: dict[str, float] = {}
         self._ops = 0
 
-    def _level(self, bucket: Bucket, now: float) -> float:
-        state = self._buckets.get(bucket.key)
-        if state is None:
-            return bucket.burst
-        return min(bucket.burst, state.tokens + max(0.0, now - state.stamp) * bucket.rate)
-
-    def _blocked(self, bucket: Bucket, now: float, urgent: bool) -> float:
-        wait = self._pauses.get(bucket.key, 0.0) - now
+    def _blocked(self, limit: Limit, now: float, urgent: bool) -> float:
+        wait = self._pauses.get(limit.key, 0.0) - now
         if not urgent:
-            hold = self._holds.get(bucket.key, 0.0) - now
+            hold = self._holds.get(limit.key, 0.0) - now
             if hold > 0:
-                wait = max(wait, min(hold, bucket.interval))
+                wait = max(wait, min(hold, limit.interval))
         return max(wait, 0.0)
 
-    async def try_take(self, buckets: Sequence[Bucket], *, urgent: bool = False) -> float:
+    async def try_take(self, limits: Sequence[Limit], *, urgent: bool = False) -> float:
         now = self._now()
         self._sweep(now)
         wait = 0.0
-        levels: list[float] = []
-        for bucket in buckets:
-            level = self._level(bucket, now)
-            levels.append(level)
-            short = (1.0 - level) / bucket.rate if level < 1.0 else 0.0
-            blocked = self._blocked(bucket, now, urgent)
+        for limit in limits:
+            log = self._logs.get(limit.key)
+            short = 0.0 if log is None else log.wait(limit, now)
             if urgent and short > 0:
-                self._holds[bucket.key] = now + short + HOLD_MARGIN
-            wait = max(wait, short, blocked)
+                self._holds[limit.key] = now + short + HOLD_MARGIN
+            wait = max(wait, short, self._blocked(limit, now, urgent))
         if wait > 0:
             return wait
-        for bucket, level in zip(buckets, levels, strict=True):
-            full_at = now + (bucket.burst - level + 1.0) / bucket.rate
-            self._buckets[bucket.key] = _State(level - 1.0, now, full_at)
+        for limit in limits:
+            log = self._logs.get(limit.key)
+            if log is None:
+                log = self._logs[limit.key] = _Log(limit.window)
+            log.window = limit.window
+            log.stamps.append(now)
+            while len(log.stamps) > limit.count:
+                log.stamps.popleft()
             if urgent:
-                self._holds.pop(bucket.key, None)
+                self._holds.pop(limit.key, None)
         return 0.0
 
     async def pause(self, key: str, seconds: float) -> None:
@@ -133,47 +148,52 @@ class MemoryRateLimiter:
         self._pauses[key] = max(until, self._pauses.get(key, 0.0))
 
     def _sweep(self, now: float) -> None:
-        """Forget buckets idle long enough to be full again, so memory stays flat."""
+        """Forget logs whose every send has left the window, so memory stays flat."""
         self._ops += 1
         if self._ops % 4096:
             return
-        stale = [k for k, s in self._buckets.items() if s.full_at <= now]
+        stale = [
+            key
+            for key, log in self._logs.items()
+            if not log.stamps or log.stamps[-1] <= now - log.window
+        ]
         for key in stale:
-            del self._buckets[key]
+            del self._logs[key]
         for table in (self._pauses, self._holds):
             for key in [k for k, until in table.items() if until <= now]:
                 del table[key]
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return len(self._logs)
 
     async def close(self) -> None:
-        self._buckets.clear()
+        self._logs.clear()
 
 
 # --- Redis ---------------------------------------------------------------------------
 
-# KEYS: one bucket key per limit. ARGV: urgent (0/1), hold margin (s), then rate, burst per key.
-# Beside each bucket ``k`` live ``k:p`` (a pause, PX) and ``k:h`` (an urgent hold, PX).
-# Time comes from the server (redis.call('TIME')) so every process agrees on it.
+# KEYS: one sorted set per limit (members: sends, scores: their times). ARGV: urgent (0/1),
+# hold margin (s), then count, window per key. Beside each limit ``k`` live ``k:p`` (a pause,
+# PX) and ``k:h`` (an urgent hold, PX). Time comes from the server (redis.call('TIME')) so every
+# process agrees on it. A member is the time and the set's size then: unique within the window.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local urgent = ARGV[1] == '1'
 local margin = tonumber(ARGV[2])
 local wait = 0
-local levels = {}
+local sizes = {}
 for i, key in ipairs(KEYS) do
-  local rate = tonumber(ARGV[2 * i + 1])
-  local burst = tonumber(ARGV[2 * i + 2])
-  local s = redis.call('HMGET', key, 't', 's')
-  local level = burst
-  if s[1] then
-    level = math.min(burst, tonumber(s[1]) + math.max(0, now - tonumber(s[2])) * rate)
-  end
-  levels[i] = level
+  local count = tonumber(ARGV[2 * i + 1])
+  local window = tonumber(ARGV[2 * i + 2])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local n = redis.call('ZCARD', key)
+  sizes[i] = n
   local short = 0
-  if level < 1 then short = (1 - level) / rate end
+  if n >= count then
+    local edge = redis.call('ZRANGE', key, n - count, n - count, 'WITHSCORES')
+    short = math.max(tonumber(edge[2]) + window - now, 0.000001)
+  end
   local paused = redis.call('PTTL', key .. ':p')
   if paused > 0 then wait = math.max(wait, paused / 1000) end
   if urgent then
@@ -182,16 +202,15 @@ for i, key in ipairs(KEYS) do
     end
   else
     local held = redis.call('PTTL', key .. ':h')
-    if held > 0 then wait = math.max(wait, math.min(held / 1000, 1 / rate)) end
+    if held > 0 then wait = math.max(wait, math.min(held / 1000, window / count)) end
   end
   wait = math.max(wait, short)
 end
 if wait > 0 then return tostring(wait) end
 for i, key in ipairs(KEYS) do
-  local rate = tonumber(ARGV[2 * i + 1])
-  local burst = tonumber(ARGV[2 * i + 2])
-  redis.call('HSET', key, 't', levels[i] - 1, 's', now)
-  redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+  local window = tonumber(ARGV[2 * i + 2])
+  redis.call('ZADD', key, now, t[1] .. '.' .. t[2] .. '#' .. sizes[i])
+  redis.call('PEXPIRE', key, math.ceil(window * 1000) + 1000)
   if urgent then redis.call('DEL', key .. ':h') end
 end
 return '0'
@@ -199,7 +218,7 @@ return '0'
 
 
 class RedisRateLimiter:
-    """Buckets on Redis: several processes share each limit (a Lua script, server time)."""
+    """Limits on Redis: several processes share each window (a Lua script, server time)."""
 
     def __init__(self, redis: Any, *, prefix: str = "gongnon:rl") -> None:
         self.redis = redis
@@ -215,11 +234,11 @@ class RedisRateLimiter:
     def _key(self, key: str) -> str:
         return f"{self.prefix}:{key}"
 
-    async def try_take(self, buckets: Sequence[Bucket], *, urgent: bool = False) -> float:
+    async def try_take(self, limits: Sequence[Limit], *, urgent: bool = False) -> float:
         args: list[Any] = ["1" if urgent else "0", repr(HOLD_MARGIN)]
-        for bucket in buckets:
-            args += [repr(float(bucket.rate)), repr(float(bucket.burst))]
-        keys = [self._key(b.key) for b in buckets]
+        for limit in limits:
+            args += [str(int(limit.count)), repr(float(limit.window))]
+        keys = [self._key(limit.key) for limit in limits]
         return float(await self._take(keys=keys, args=args))
 
     async def pause(self, key: str, seconds: float) -> None:
@@ -234,16 +253,18 @@ class RedisRateLimiter:
         await self.redis.aclose()
 
 
-# --- channel limits → buckets ----------------------------------------------------------
+# --- channel limits → windows ----------------------------------------------------------
 
 
 class Pacer:
-    """Turns a channel's ``ChannelLimits`` into buckets and paces every send through them.
+    """Turns a channel's ``ChannelLimits`` into windowed limits and paces every send through them.
 
-    Each limit is enforced at ``(1 - headroom)`` of its value with a burst of
-    ``max(1, limit * headroom / 2)`` tokens, so that no sliding window of the platform's
-    length ever holds more than the limit, even with a little network jitter.
-    ``limits_of(channel)`` and ``is_group(channel, address)`` come from the channels' Senders.
+    "N per second" becomes at most N sends in any window of ``(1 + headroom)`` seconds (and "N
+    per minute" the same over a minute): the platform's own definition, with the window a little
+    longer than the platform's so that network jitter between our clock and its own cannot put
+    N + 1 sends into one of its windows. A group is a chat too: it gets the chat's 1/s besides
+    the group's 20/min. ``limits_of(channel)`` and ``is_group(channel, address)`` come from the
+    channels' Senders.
     """
 
     def __init__(
@@ -264,36 +285,37 @@ class Pacer:
         self._now = now
         self._last_429: dict[str, tuple[float, str]] = {}
 
-    def _bucket(self, key: str, per_second: float) -> Bucket:
-        rate = per_second * (1.0 - self.headroom)
-        return Bucket(key=key, rate=rate, burst=max(1.0, per_second * self.headroom / 2))
+    def limit(self, key: str, count: float, period: float = 1.0) -> Limit:
+        """``count`` sends per ``period`` seconds (a fraction rounds down: 0.5/s → 1 per 2 s)."""
+        whole = max(1, math.floor(count + 1e-9))
+        return Limit(key=key, count=whole, window=period * whole / count * (1.0 + self.headroom))
 
-    def buckets(self, channel: str, address: str) -> list[Bucket]:
+    def limits(self, channel: str, address: str) -> list[Limit]:
         limits = self.limits_of(channel)
         if limits is None:
             return []
-        out = [self._bucket(channel, limits.per_second)]
+        out = [self.limit(channel, limits.per_second)]
         if limits.per_group_per_minute is not None and self.is_group(channel, address):
-            out.append(self._bucket(f"{channel}:g:{address}", limits.per_group_per_minute / 60))
-        elif limits.per_address_per_second is not None:
-            out.append(self._bucket(f"{channel}:c:{address}", limits.per_address_per_second))
+            out.append(self.limit(f"{channel}:g:{address}", limits.per_group_per_minute, 60.0))
+        if limits.per_address_per_second is not None:
+            out.append(self.limit(f"{channel}:c:{address}", limits.per_address_per_second))
         return out
 
     async def try_take(self, channel: str, address: str, *, urgent: bool = False) -> float:
-        buckets = self.buckets(channel, address)
-        if not buckets:
+        limits = self.limits(channel, address)
+        if not limits:
             return 0.0
-        return await self.limiter.try_take(buckets, urgent=urgent)
+        return await self.limiter.try_take(limits, urgent=urgent)
 
     async def acquire(self, channel: str, address: str, *, urgent: bool = False) -> float:
-        buckets = self.buckets(channel, address)
-        if not buckets:
+        limits = self.limits(channel, address)
+        if not limits:
             return 0.0
-        return await acquire(self.limiter, buckets, urgent=urgent, sleep=self.sleep)
+        return await acquire(self.limiter, limits, urgent=urgent, sleep=self.sleep)
 
     def channel_interval(self, channel: str) -> float:
         limits = self.limits_of(channel)
-        return 0.0 if limits is None else 1.0 / (limits.per_second * (1.0 - self.headroom))
+        return 0.0 if limits is None else self.limit(channel, limits.per_second).interval
 
     async def back_off(
         self, channel: str, address: str, retry_after: float, *, scope: str | None = None
@@ -309,7 +331,7 @@ class Pacer:
         if limits is None or (
             limits.per_address_per_second is None and limits.per_group_per_minute is None
         ):
-            scope = "global"  # no bucket per chat to pause
+            scope = "global"  # no limit per chat to pause
         if scope is None:
             now = self._now()
             last = self._last_429.get(channel)
@@ -321,6 +343,11 @@ class Pacer:
         if scope == "global":
             await self.limiter.pause(channel, seconds)
         else:
-            kind = "g" if self.is_group(channel, address) else "c"
+            group = (
+                limits is not None
+                and limits.per_group_per_minute is not None
+                and self.is_group(channel, address)
+            )
+            kind = "g" if group else "c"
             await self.limiter.pause(f"{channel}:{kind}:{address}", seconds)
         return scope
