@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,8 +44,8 @@ async def eventually(check: Callable[[], bool], *, within: float = 10.0) -> None
 
 
 @asynccontextmanager
-async def serving(settings: Any) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    client = TestClient(TestServer(create_app(settings)))
+async def serving(settings: Any, **overrides: Any) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    client = TestClient(TestServer(create_app(settings, **overrides)))
     await client.start_server()
     try:
         yield client
@@ -384,3 +385,25 @@ async def test_polling_survives_a_restart_without_losing_or_repeating(
         await asyncio.sleep(0.2)
     assert [len(tg.chat(u)) for u in (1111, 2222, 3333)] == [1, 1, 1]
     assert tg.pending_updates == 0
+
+
+async def test_redis_state_dedupes_across_restarts(
+    tg: FakeTelegram, tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    """Two server lives sharing Redis: a redelivered update is not handled again, and the
+    conversation carries on where it was."""
+    from core.adapters.state_redis import RedisStateStore
+
+    prefix = f"t{uuid.uuid4().hex[:10]}:"
+    settings = settings_for(tg, tmp_path, database_url)
+    first = tg.message_update(4242, text="/new")
+    async with serving(settings, state=RedisStateStore.from_url(redis_url, prefix=prefix)) as a:
+        citizen = Citizen(a, tg, 4242)
+        assert "제목" in text_of(await citizen.send(first))
+    async with serving(settings, state=RedisStateStore.from_url(redis_url, prefix=prefix)) as b:
+        citizen = Citizen(b, tg, 4242)
+        citizen.seen = len(tg.chat(4242))
+        assert await citizen.post(first) == 200  # Telegram redelivers after the restart
+        assert citizen.new() == []
+        asked = await citizen.say("버스 정류장 그늘막 설치")  # the title: intake goes on
+        assert "내용" in text_of(asked)
