@@ -23,13 +23,13 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.adapters.db import Database, insert_for
 from core.adapters.orm import UTCDateTime
@@ -43,7 +43,7 @@ from core.ports import (
     TransientSendError,
     Unreachable,
 )
-from core.ratelimit import Pacer
+from core.ratelimit import Grant, Pacer
 
 __all__ = [
     "FINAL_STATUSES",
@@ -242,6 +242,23 @@ class Outbox:
         self.db = db
         self.owner = owner
         self.lease = lease
+        self.keep_connection = False  # a running worker keeps one for its outcome batches
+        self._conn: AsyncConnection | None = None
+        table = Delivery.__table__
+        self._record_stmt = (
+            table.update()  # type: ignore[attr-defined]
+            .where(table.c.id == bindparam("b_id"), table.c.lease_owner == owner)
+            .values(
+                status=bindparam("b_status"),
+                attempts=bindparam("b_attempts"),
+                next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+                last_error=bindparam("b_error"),
+                message_ref=bindparam("b_ref"),
+                sent_at=bindparam("b_sent", type_=UTCDateTime()),
+                lease_until=None,
+                lease_owner=None,
+            )
+        )
 
     def _lock(self, stmt: Any) -> Any:
         return stmt.with_for_update(skip_locked=True) if self.db.dialect == "postgresql" else stmt
@@ -366,21 +383,6 @@ class Outbox:
         """Write many outcomes in one transaction (only rows this worker still holds)."""
         if not outcomes:
             return
-        table = Delivery.__table__
-        stmt = (
-            table.update()
-            .where(table.c.id == bindparam("b_id"), table.c.lease_owner == self.owner)
-            .values(
-                status=bindparam("b_status"),
-                attempts=bindparam("b_attempts"),
-                next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
-                last_error=bindparam("b_error"),
-                message_ref=bindparam("b_ref"),
-                sent_at=bindparam("b_sent", type_=UTCDateTime()),
-                lease_until=None,
-                lease_owner=None,
-            )
-        )
         params = [
             {
                 "b_id": o.item.id,
@@ -394,8 +396,8 @@ class Outbox:
             for o in outcomes
         ]
         gone = {(o.item.channel, o.item.address) for o in outcomes if o.status == "unreachable"}
-        async with self.db.write() as session:
-            await session.execute(stmt, params)
+        async with self._outcome_writer() as session:
+            await session.execute(self._record_stmt, params)
             for channel, address in gone:  # the rest of their queue is moot
                 await session.execute(
                     update(Delivery)
@@ -406,6 +408,31 @@ class Outbox:
                     )
                     .values(status="unreachable", last_error="recipient unreachable")
                 )
+
+    @contextlib.asynccontextmanager
+    async def _outcome_writer(self) -> AsyncIterator[Any]:
+        """Where outcome batches go: on PostgreSQL a connection kept for them (no pool
+        checkout and ping for every batch of a few ms), elsewhere a write session."""
+        if self.db.dialect != "postgresql" or not self.keep_connection:
+            async with self.db.write() as session:
+                yield session
+            return
+        if self._conn is None:
+            self._conn = await self.db.engine.connect()
+        try:
+            async with self._conn.begin():
+                yield self._conn
+        except BaseException:
+            conn, self._conn = self._conn, None  # a broken connection is not kept
+            with contextlib.suppress(Exception):
+                await conn.close()
+            raise
+
+    async def close(self) -> None:
+        self.keep_connection = False
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
 
     async def release(self, items: Sequence[Claimed]) -> None:
         """Give unsent rows back (graceful stop): due again at once, the attempt not counted."""
@@ -557,22 +584,23 @@ class DeliveryWorker:
         base = min(300.0, 2.0 ** min(attempts, 8))
         return timedelta(seconds=base * (0.5 + random.random() / 2))  # noqa: S311
 
-    async def _pace(self, item: Claimed) -> None:
-        """Wait for a token. Short waits (the bot's overall rate) are taken in line, one task
-        of this worker at a time; long ones (a chat's 1/s, a 429 pause) outside the line."""
+    async def _pace(self, item: Claimed) -> Grant | None:
+        """Wait for a place in the limits. Short waits (the bot's overall rate) are taken in
+        line, one task of this worker at a time; long ones (a chat's 1/s, a 429 pause) outside
+        the line."""
         if self.pacer is None:
-            return
+            return None
         lock = self._pace_locks.setdefault(item.channel, asyncio.Lock())
         short = 2.0 * self.pacer.channel_interval(item.channel) + 0.005
         while True:
             async with lock:
-                wait = await self.pacer.try_take(item.channel, item.address)
-                while 0 < wait <= short:
-                    await asyncio.sleep(wait)
-                    wait = await self.pacer.try_take(item.channel, item.address)
-            if wait <= 0:
-                return
-            await asyncio.sleep(wait)
+                grant = await self.pacer.try_take(item.channel, item.address)
+                while 0 < grant.wait <= short:
+                    await asyncio.sleep(grant.wait)
+                    grant = await self.pacer.try_take(item.channel, item.address)
+            if grant.granted:
+                return grant
+            await asyncio.sleep(grant.wait)
 
     async def _attempt(self, item: Claimed) -> Outcome:
         """Pace and send one row; classify what happened (nothing is written here)."""
@@ -586,12 +614,16 @@ class DeliveryWorker:
                     item=item, status="pending", attempts=item.attempts - 1, next_attempt_at=hold
                 )
         sender = self.senders[item.channel]
-        await self._pace(item)
+        grant = await self._pace(item)
         task = asyncio.current_task()
         if task is not None:
             self._in_send.add(task)
         try:
-            ref = await sender.send(item.address, item.reply)
+            try:
+                ref = await sender.send(item.address, item.reply)
+            finally:
+                if grant is not None and self.pacer is not None:
+                    await self.pacer.settle(grant)
         except RetryLater as exc:
             if self.pacer is not None:
                 await self.pacer.back_off(
@@ -770,6 +802,7 @@ class DeliveryWorker:
         """Run until ``stop()`` (or cancellation), then hand back what was not sent."""
         self._stopping = False
         self._stop.clear()
+        self.outbox.keep_connection = True
         await self.source.start()
         background = [
             asyncio.create_task(self._record_loop(), name=f"{self.name}-record"),
@@ -814,6 +847,8 @@ class DeliveryWorker:
             self._hand.clear()
         except Exception:
             log.exception("delivery worker %s: handing back leases failed", self.name)
+        with contextlib.suppress(Exception):
+            await self.outbox.close()
         await self.source.close()
 
     def stop(self) -> None:
@@ -844,18 +879,24 @@ class Outbound:
         self.on_unreachable = on_unreachable
         self.pacer = pacer
 
+    async def _send(self, channel: str, address: str, reply: Reply, ref: str | None) -> str | None:
+        if self.pacer is None:
+            return await self.senders[channel].send(address, reply, edit_ref=ref)
+        grant = await self.pacer.acquire(channel, address, urgent=True)
+        try:
+            return await self.senders[channel].send(address, reply, edit_ref=ref)
+        finally:
+            await self.pacer.settle(grant)
+
     async def send_now(
         self, channel: str, address: str, replies: Sequence[Reply], *, edit_ref: str | None = None
     ) -> list[str | None]:
-        sender = self.senders[channel]
         refs: list[str | None] = []
         for index, reply in enumerate(replies):
             ref = edit_ref if (index == 0 and reply.edit) else None
             for attempt in range(5):
-                if self.pacer is not None:
-                    await self.pacer.acquire(channel, address, urgent=True)
                 try:
-                    refs.append(await sender.send(address, reply, edit_ref=ref))
+                    refs.append(await self._send(channel, address, reply, ref))
                     break
                 except RetryLater as exc:
                     if self.pacer is not None:

@@ -2,10 +2,18 @@
 
 A limit is defined the way the platforms define it: at most ``count`` sends in *any* window of
 ``window`` seconds (Telegram: 30 in any second overall, 1 per chat, 20 in any minute per group).
-Each limit keeps a log of its last ``count`` send times; a send may go when the oldest of them has
-left the window. Unlike a token bucket running a little under the rate, a send that woke up late
-leaves room in the window, and the sends after it make that room up at once — the window still
-never holds more than ``count``.
+Each limit keeps a log of its last sends; a send may go when the oldest of them has left the
+window. Unlike a token bucket running a little under the rate, a send that woke up late leaves
+room in the window, and the sends after it make that room up at once.
+
+The platform counts a send when the request *arrives*, which we never see: it happens after we
+take the place and before we get the answer. So a place is taken in two steps: ``try_take``
+holds it *in flight*, and ``settle`` (after the answer, or the error) stamps it with that time.
+A send in flight blocks its place until it is settled (or, for a process that died meanwhile,
+until ``flight`` seconds after the take); a settled one until a window after the answer. Two
+sends that share a place are therefore a full window apart *as the platform sees them*,
+whatever the network, the event loop or the other process did in between: no jitter margin is
+needed, and the cost is one round trip per window.
 
 A send takes its place in *every* limit that applies to it (the bot's overall limit, the chat's,
 the group's) atomically: all or none, so a refused send uses no room elsewhere. Urgent takers
@@ -17,8 +25,10 @@ respect, so an answer waits at most one send interval behind a push. A *pause* (
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +37,7 @@ from typing import Any, Protocol
 from core.ports import ChannelLimits
 
 __all__ = [
+    "Grant",
     "Limit",
     "MemoryRateLimiter",
     "Pacer",
@@ -36,6 +47,7 @@ __all__ = [
 ]
 
 HOLD_MARGIN = 0.02  # seconds a hold outlives the wait it was set for
+FLIGHT = 5.0  # seconds after which an unsettled take counts as settled (its process died)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,9 +64,27 @@ class Limit:
         return self.window / self.count
 
 
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A place in every limit (``wait == 0``; settle it after the send), or the seconds until
+    there may be one."""
+
+    wait: float
+    ticket: str = ""
+    limits: tuple[Limit, ...] = ()
+
+    @property
+    def granted(self) -> bool:
+        return self.wait <= 0
+
+
 class RateLimiter(Protocol):
-    async def try_take(self, limits: Sequence[Limit], *, urgent: bool = False) -> float:
-        """Take a place in every limit's window, or in none: 0.0 if taken, else seconds to wait."""
+    async def try_take(self, limits: Sequence[Limit], *, urgent: bool = False) -> Grant:
+        """Take a place in flight in every limit's window, or in none."""
+        ...
+
+    async def settle(self, grant: Grant) -> None:
+        """The send is answered (or failed): its places count from now for one window."""
         ...
 
     async def pause(self, key: str, seconds: float) -> None:
@@ -70,15 +100,13 @@ async def acquire(
     *,
     urgent: bool = False,
     sleep: Callable[[float], Any] = asyncio.sleep,
-) -> float:
-    """Wait until every limit has room; returns the seconds spent waiting."""
-    waited = 0.0
+) -> Grant:
+    """Wait until every limit has room and take it; settle the grant after the send."""
     while True:
-        wait = await limiter.try_take(limits, urgent=urgent)
-        if wait <= 0:
-            return waited
-        await sleep(wait)
-        waited += wait
+        grant = await limiter.try_take(limits, urgent=urgent)
+        if grant.granted:
+            return grant
+        await sleep(grant.wait)
 
 
 # --- memory --------------------------------------------------------------------------
@@ -87,29 +115,45 @@ async def acquire(
 @dataclass(slots=True)
 class _Log:
     window: float
-    stamps: deque[float] = field(default_factory=deque)
+    done: deque[float] = field(default_factory=deque)  # when settled sends were answered
+    flying: dict[str, float] = field(default_factory=dict)  # ticket → when it was taken
 
-    def wait(self, limit: Limit, now: float) -> float:
-        """Seconds until the window has room for one more send (0.0: room now)."""
-        stamps = self.stamps
-        edge = now - limit.window
-        while stamps and stamps[0] <= edge:
-            stamps.popleft()
-        excess = len(stamps) - limit.count
+    def wait(self, limit: Limit, now: float, flight: float) -> float:
+        """Seconds until the window may have room for one more send (0.0: room now)."""
+        done, window = self.done, limit.window
+        while done and done[0] <= now - window:
+            done.popleft()
+        flying = self.flying  # in take order: the oldest first
+        while flying and next(iter(flying.values())) <= now - flight - window:
+            del flying[next(iter(flying))]
+        excess = len(done) + len(self.flying) - limit.count
         if excess < 0:
             return 0.0
-        return max(stamps[excess] + limit.window - now, 1e-6)  # > 0 even when rounding says 0
+        if excess < len(done):
+            return max(done[excess] + window - now, 1e-6)  # > 0 even when rounding says 0
+        # Waiting for a send in flight: it cannot leave before a window from now.
+        oldest = next(iter(flying.values()))
+        return max(min(window, oldest + flight + window - now), 1e-6)
+
+    def stale(self, now: float, flight: float) -> bool:
+        if self.flying:
+            return next(reversed(self.flying.values())) <= now - flight - self.window
+        return not self.done or self.done[-1] <= now - self.window
 
 
 class MemoryRateLimiter:
     """Limits in one process (the embedded mode). ``now`` is a monotonic clock in seconds."""
 
-    def __init__(self, *, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, now: Callable[[], float] = time.monotonic, flight: float = FLIGHT
+    ) -> None:
         self._now = now
+        self.flight = flight
         self._logs: dict[str, _Log] = {}
         self._pauses: dict[str, float] = {}
         self._holds: dict[str, float] = {}
         self._ops = 0
+        self._tickets = itertools.count()
 
     def _blocked(self, limit: Limit, now: float, urgent: bool) -> float:
         wait = self._pauses.get(limit.key, 0.0) - now
@@ -119,29 +163,37 @@ class MemoryRateLimiter:
                 wait = max(wait, min(hold, limit.interval))
         return max(wait, 0.0)
 
-    async def try_take(self, limits: Sequence[Limit], *, urgent: bool = False) -> float:
+    async def try_take(self, limits: Sequence[Limit], *, urgent: bool = False) -> Grant:
         now = self._now()
         self._sweep(now)
         wait = 0.0
         for limit in limits:
             log = self._logs.get(limit.key)
-            short = 0.0 if log is None else log.wait(limit, now)
+            short = 0.0 if log is None else log.wait(limit, now, self.flight)
             if urgent and short > 0:
                 self._holds[limit.key] = now + short + HOLD_MARGIN
             wait = max(wait, short, self._blocked(limit, now, urgent))
         if wait > 0:
-            return wait
+            return Grant(wait)
+        ticket = str(next(self._tickets))
         for limit in limits:
             log = self._logs.get(limit.key)
             if log is None:
                 log = self._logs[limit.key] = _Log(limit.window)
             log.window = limit.window
-            log.stamps.append(now)
-            while len(log.stamps) > limit.count:
-                log.stamps.popleft()
+            log.flying[ticket] = now
             if urgent:
                 self._holds.pop(limit.key, None)
-        return 0.0
+        return Grant(0.0, ticket, tuple(limits))
+
+    async def settle(self, grant: Grant) -> None:
+        now = self._now()
+        for limit in grant.limits:
+            log = self._logs.get(limit.key)
+            if log is not None and log.flying.pop(grant.ticket, None) is not None:
+                log.done.append(now)
+                while len(log.done) > limit.count:
+                    log.done.popleft()
 
     async def pause(self, key: str, seconds: float) -> None:
         until = self._now() + seconds
@@ -152,12 +204,7 @@ class MemoryRateLimiter:
         self._ops += 1
         if self._ops % 4096:
             return
-        stale = [
-            key
-            for key, log in self._logs.items()
-            if not log.stamps or log.stamps[-1] <= now - log.window
-        ]
-        for key in stale:
+        for key in [k for k, log in self._logs.items() if log.stale(now, self.flight)]:
             del self._logs[key]
         for table in (self._pauses, self._holds):
             for key in [k for k, until in table.items() if until <= now]:
@@ -172,27 +219,37 @@ class MemoryRateLimiter:
 
 # --- Redis ---------------------------------------------------------------------------
 
-# KEYS: one sorted set per limit (members: sends, scores: their times). ARGV: urgent (0/1),
-# hold margin (s), then count, window per key. Beside each limit ``k`` live ``k:p`` (a pause,
-# PX) and ``k:h`` (an urgent hold, PX). Time comes from the server (redis.call('TIME')) so every
-# process agrees on it. A member is the time and the set's size then: unique within the window.
+# Per limit ``k``: ``k`` (sorted set: settled sends by answer time), ``k:f`` (sorted set: sends
+# in flight by take time), ``k:p`` (a pause, PX) and ``k:h`` (an urgent hold, PX). Time comes
+# from the server (redis.call('TIME')) so every process agrees on it.
+# KEYS: the limits. ARGV: urgent (0/1), hold margin (s), flight (s), ticket, then count, window
+# per key.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local urgent = ARGV[1] == '1'
 local margin = tonumber(ARGV[2])
+local flight = tonumber(ARGV[3])
+local ticket = ARGV[4]
 local wait = 0
-local sizes = {}
 for i, key in ipairs(KEYS) do
-  local count = tonumber(ARGV[2 * i + 1])
-  local window = tonumber(ARGV[2 * i + 2])
+  local count = tonumber(ARGV[2 * i + 3])
+  local window = tonumber(ARGV[2 * i + 4])
+  local fkey = key .. ':f'
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local n = redis.call('ZCARD', key)
-  sizes[i] = n
+  redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now - flight - window)
+  local done = redis.call('ZCARD', key)
+  local excess = done + redis.call('ZCARD', fkey) - count
   local short = 0
-  if n >= count then
-    local edge = redis.call('ZRANGE', key, n - count, n - count, 'WITHSCORES')
-    short = math.max(tonumber(edge[2]) + window - now, 0.000001)
+  if excess >= 0 then
+    if excess < done then
+      local edge = redis.call('ZRANGE', key, excess, excess, 'WITHSCORES')
+      short = tonumber(edge[2]) + window - now
+    else
+      local edge = redis.call('ZRANGE', fkey, 0, 0, 'WITHSCORES')
+      short = math.min(window, tonumber(edge[2]) + flight + window - now)
+    end
+    short = math.max(short, 0.000001)
   end
   local paused = redis.call('PTTL', key .. ':p')
   if paused > 0 then wait = math.max(wait, paused / 1000) end
@@ -208,22 +265,40 @@ for i, key in ipairs(KEYS) do
 end
 if wait > 0 then return tostring(wait) end
 for i, key in ipairs(KEYS) do
-  local window = tonumber(ARGV[2 * i + 2])
-  redis.call('ZADD', key, now, t[1] .. '.' .. t[2] .. '#' .. sizes[i])
-  redis.call('PEXPIRE', key, math.ceil(window * 1000) + 1000)
+  local window = tonumber(ARGV[2 * i + 4])
+  local life = math.ceil((flight + window) * 1000) + 1000
+  redis.call('ZADD', key .. ':f', now, ticket)
+  redis.call('PEXPIRE', key .. ':f', life)
   if urgent then redis.call('DEL', key .. ':h') end
 end
 return '0'
 """
 
+# KEYS: the limits of one grant. ARGV: ticket, then window per key.
+_SETTLE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for i, key in ipairs(KEYS) do
+  if redis.call('ZREM', key .. ':f', ARGV[1]) == 1 then
+    redis.call('ZADD', key, now, ARGV[1])
+    redis.call('PEXPIRE', key, math.ceil(tonumber(ARGV[i + 1]) * 1000) + 1000)
+  end
+end
+return 1
+"""
+
 
 class RedisRateLimiter:
-    """Limits on Redis: several processes share each window (a Lua script, server time)."""
+    """Limits on Redis: several processes share each window (Lua scripts, server time)."""
 
-    def __init__(self, redis: Any, *, prefix: str = "gongnon:rl") -> None:
+    def __init__(self, redis: Any, *, prefix: str = "gongnon:rl", flight: float = FLIGHT) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.flight = flight
         self._take = redis.register_script(_TAKE)
+        self._settle = redis.register_script(_SETTLE)
+        self._tickets = itertools.count()
+        self._me = uuid.uuid4().hex[:12]  # tickets are unique across processes
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "gongnon:rl") -> RedisRateLimiter:
@@ -234,12 +309,21 @@ class RedisRateLimiter:
     def _key(self, key: str) -> str:
         return f"{self.prefix}:{key}"
 
-    async def try_take(self, limits: Sequence[Limit], *, urgent: bool = False) -> float:
-        args: list[Any] = ["1" if urgent else "0", repr(HOLD_MARGIN)]
+    async def try_take(self, limits: Sequence[Limit], *, urgent: bool = False) -> Grant:
+        ticket = f"{self._me}:{next(self._tickets)}"
+        args: list[Any] = ["1" if urgent else "0", repr(HOLD_MARGIN), repr(self.flight), ticket]
         for limit in limits:
             args += [str(int(limit.count)), repr(float(limit.window))]
         keys = [self._key(limit.key) for limit in limits]
-        return float(await self._take(keys=keys, args=args))
+        wait = float(await self._take(keys=keys, args=args))
+        return Grant(wait) if wait > 0 else Grant(0.0, ticket, tuple(limits))
+
+    async def settle(self, grant: Grant) -> None:
+        if not grant.limits:
+            return
+        keys = [self._key(limit.key) for limit in grant.limits]
+        windows = [repr(float(limit.window)) for limit in grant.limits]
+        await self._settle(keys=keys, args=[grant.ticket, *windows])
 
     async def pause(self, key: str, seconds: float) -> None:
         millis = max(1, math.ceil(seconds * 1000))
@@ -259,12 +343,12 @@ class RedisRateLimiter:
 class Pacer:
     """Turns a channel's ``ChannelLimits`` into windowed limits and paces every send through them.
 
-    "N per second" becomes at most N sends in any window of ``(1 + headroom)`` seconds (and "N
-    per minute" the same over a minute): the platform's own definition, with the window a little
-    longer than the platform's so that network jitter between our clock and its own cannot put
-    N + 1 sends into one of its windows. A group is a chat too: it gets the chat's 1/s besides
-    the group's 20/min. ``limits_of(channel)`` and ``is_group(channel, address)`` come from the
-    channels' Senders.
+    "N per second" becomes at most N sends in any window of one second (and "N per minute" the
+    same over a minute): the platform's own definition. ``headroom`` lengthens every window by
+    that fraction, for a platform that counts more strictly than it says. A group is a chat too:
+    it gets the chat's 1/s besides the group's 20/min. ``limits_of(channel)`` and
+    ``is_group(channel, address)`` come from the channels' Senders. Settle every grant after
+    its send (``settle``).
     """
 
     def __init__(
@@ -273,7 +357,7 @@ class Pacer:
         *,
         limits_of: Callable[[str], ChannelLimits | None],
         is_group: Callable[[str, str], bool] | None = None,
-        headroom: float = 0.01,
+        headroom: float = 0.0,
         sleep: Callable[[float], Any] = asyncio.sleep,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -301,17 +385,22 @@ class Pacer:
             out.append(self.limit(f"{channel}:c:{address}", limits.per_address_per_second))
         return out
 
-    async def try_take(self, channel: str, address: str, *, urgent: bool = False) -> float:
+    async def try_take(self, channel: str, address: str, *, urgent: bool = False) -> Grant:
         limits = self.limits(channel, address)
         if not limits:
-            return 0.0
+            return Grant(0.0)
         return await self.limiter.try_take(limits, urgent=urgent)
 
-    async def acquire(self, channel: str, address: str, *, urgent: bool = False) -> float:
+    async def acquire(self, channel: str, address: str, *, urgent: bool = False) -> Grant:
         limits = self.limits(channel, address)
         if not limits:
-            return 0.0
+            return Grant(0.0)
         return await acquire(self.limiter, limits, urgent=urgent, sleep=self.sleep)
+
+    async def settle(self, grant: Grant) -> None:
+        """The send under this grant is answered (or failed): start its windows now."""
+        if grant.limits:
+            await self.limiter.settle(grant)
 
     def channel_interval(self, channel: str) -> float:
         limits = self.limits_of(channel)

@@ -217,7 +217,7 @@ async def test_retry_after_pauses_the_chat_and_is_not_a_failure(core: Core) -> N
     first = await row(core, "1")
     assert first.status == "pending" and first.attempts == 0
     assert first.next_attempt_at == clock.now() + timedelta(seconds=3)
-    assert await pacer.try_take("telegram", "1") > 2.5  # that chat is paused…
+    assert (await pacer.try_take("telegram", "1")).wait > 2.5  # that chat is paused…
     assert (await row(core, "2")).status == "sent"  # …the others are not
 
 
@@ -229,7 +229,7 @@ async def test_429s_on_two_chats_pause_the_whole_bot(core: Core) -> None:
     pacer = Pacer(MemoryRateLimiter(), limits_of=lambda _c: sender.limits)
     w = worker(core, sender, pacer=pacer, batch=2)
     await w.run_once()
-    assert await pacer.try_take("telegram", "99") > 1.5
+    assert (await pacer.try_take("telegram", "99")).wait > 1.5
     assert sender.sent == []
 
 
