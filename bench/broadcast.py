@@ -73,6 +73,8 @@ async def main():
             "sent": fake.sent, "rejected_429": fake.rejected_429, "violations": fake.violations,
             "first": stamps[0] if stamps else None, "last": stamps[-1] if stamps else None,
             "whole_seconds": whole, "sent_in_whole_seconds": in_whole,
+            "per_second": [bisect.bisect_left(stamps, stamps[0] + k + 1)
+                           - bisect.bisect_left(stamps, stamps[0] + k) for k in range(whole)],
             "chats": len(counts), "extra": sum(n - 1 for n in counts.values()),
             "twice": [chat for chat, n in counts.items() if n > 1][:1000],
         }), flush=True)
@@ -301,6 +303,7 @@ async def scenario(args: argparse.Namespace, name: str, n: int, rate: float) -> 
     achieved = stats["sent_in_whole_seconds"] / whole if whole else 0.0
     out.update(
         achieved_rate=round(achieved, 1),
+        sends_per_second=_spread(stats["per_second"]),
         rate_ratio=round(achieved / rate, 4),
         received_429=stats["rejected_429"],
         limit_violations=stats["violations"],
@@ -312,6 +315,14 @@ async def scenario(args: argparse.Namespace, name: str, n: int, rate: float) -> 
         peak_rss_mb={k: round(v, 1) for k, v in workers.peak.items()},
     )
     return out
+
+
+def _spread(counts: list[int]) -> dict[str, float]:
+    """The fewest, median and most sends in one whole second of the push."""
+    if not counts:
+        return {}
+    ordered = sorted(counts)
+    return {"min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1]}
 
 
 async def ceiling(args: argparse.Namespace, n: int) -> dict[str, Any]:
