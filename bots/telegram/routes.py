@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 DEDUPE_TTL = 24 * 3600  # Telegram keeps an unaccepted update for 24 h
 MAX_IN_FLIGHT = 1000  # updates accepted and not yet handled; beyond it the answer waits
+BUSY = 64  # updates handled at once (state store, database and Bot API connections stay few)
 ROOM_WAIT = 10.0  # seconds a webhook request waits for room before a 503 (Telegram redelivers)
 POLL_TIMEOUT = 25
 STOP_GRACE = 20.0
@@ -69,6 +70,7 @@ class TelegramMount:
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._room = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._busy = asyncio.Semaphore(BUSY)
         self._chat_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
         self._poller: asyncio.Task[None] | None = None
         self._offset: int | None = None
@@ -297,7 +299,7 @@ class TelegramMount:
         """Dedupe, classify and act on one update."""
         parsed = parse_update(update, bot_username=self.bot_username)
         key = parsed.inbound.address if isinstance(parsed, FromPerson) else "-"
-        async with self._in_order(key):
+        async with self._in_order(key), self._busy:
             if not await self.core.state.claim(
                 f"telegram:update:{update.update_id}", ttl=DEDUPE_TTL
             ):

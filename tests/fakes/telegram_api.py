@@ -23,6 +23,7 @@ import itertools
 import json
 import math
 import re
+import secrets
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -336,7 +337,8 @@ class FakeTelegram:
         # internals
         self._failures: deque[_Failure] = deque()
         self._updates: deque[dict[str, Any]] = deque()
-        self._update_ids = itertools.count(100_000)
+        # Fresh ids per fake (like a new bot), so claims kept in a shared Redis never collide.
+        self._update_ids = itertools.count(secrets.randbelow(2**40) + 1_000_000)
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._new_update = asyncio.Condition()
         self._global = _Window(1.0)
