@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Bot
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 
 from bots.telegram.bot import ALLOWED_UPDATES, WEBHOOK_PATH, build_bot, set_commands
 from core.config import Settings
@@ -47,6 +47,9 @@ def _run(settings: Settings, action: Callable[[Bot], Awaitable[int]]) -> int:
         try:
             async with bot:
                 return await action(bot)
+        except InvalidToken:  # PTB's message quotes the token: not printed
+            print("gongnon: the Bot API rejected GONGNON_TELEGRAM_TOKEN", file=sys.stderr)
+            return 1
         except TelegramError as exc:
             print(f"gongnon: Telegram refused: {exc.message}", file=sys.stderr)
             return 1

@@ -103,7 +103,11 @@ class TelegramMount:
         core.register_sender(self.sender)  # before core.start(): the delivery worker needs it
         if self.webhook_mode and self.settings.telegram_webhook_secret is None:
             log.warning("telegram webhook has no GONGNON_TELEGRAM_WEBHOOK_SECRET: anyone can post")
-        await application.initialize()  # getMe: a wrong token stops start-up here
+        try:
+            await application.initialize()  # getMe: a wrong token stops start-up here
+        except InvalidToken:
+            # PTB's message quotes the token: never let it reach a log.
+            raise RuntimeError("GONGNON_TELEGRAM_TOKEN was rejected by the Bot API") from None
         await application.start()
         self.bot_username = application.bot.username
         await self._configure()
