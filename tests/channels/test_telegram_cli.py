@@ -13,6 +13,8 @@ from bots.cli import _parser
 from tests.conftest import make_settings
 from tests.fakes.telegram_api import FakeTelegram
 
+SECRET = "cli-Secret_1"  # noqa: S105 - test value
+
 
 @pytest.fixture
 def tg() -> Iterator[FakeTelegram]:
@@ -41,7 +43,7 @@ def run_cli(tmp_path: Path, tg: FakeTelegram, *argv: str, **settings: object) ->
     values: dict[str, object] = {
         "telegram_token": tg.token,
         "telegram_api_url": tg.root,
-        "telegram_webhook_secret": "cli-Secret_1",
+        "telegram_webhook_secret": SECRET,
     }
     values.update(settings)
     args = _parser().parse_args(["telegram", *argv])
@@ -53,11 +55,11 @@ def test_set_webhook_info_and_delete(
 ) -> None:
     url = "https://gongnon.example/telegram/webhook"
     assert run_cli(tmp_path, tg, "set-webhook", "--url", url) == 0
-    assert tg.webhook_url == url and tg.webhook_secret == "cli-Secret_1"
+    assert tg.webhook_url == url and tg.webhook_secret == SECRET
     assert tg.allowed_updates == ["message", "edited_message", "callback_query", "my_chat_member"]
     assert run_cli(tmp_path, tg, "info") == 0
     out = capsys.readouterr().out
-    assert "@gongnon_test_bot" in out and url in out and "cli-Secret_1" not in out
+    assert "@gongnon_test_bot" in out and url in out and SECRET not in out
     assert run_cli(tmp_path, tg, "delete-webhook") == 0
     assert tg.webhook_url == ""
 
