@@ -318,10 +318,22 @@ class Outbox:
         return sorted((_claimed(r) for r in rows), key=lambda c: (c.priority, c.id))
 
     async def mark_queued(
-        self, channels: Sequence[str], limit: int, now: datetime, *, hold: timedelta
+        self,
+        channels: Sequence[str],
+        limit: int,
+        now: datetime,
+        *,
+        hold: timedelta,
+        publish: Callable[[list[tuple[int, str, int]]], Awaitable[Any]] | None = None,
     ) -> list[tuple[int, str, int]]:
         """For a stream feeder: lease due rows to the streams for ``hold`` (they stay
-        ``pending``); returns (id, channel, priority)."""
+        ``pending``); returns (id, channel, priority).
+
+        ``publish(rows)`` runs before the lease commits: a feeder killed after it has left
+        entries for rows that any consumer may still take; one killed before it leaves the
+        rows unleased, for the next feeder. Never rows leased to a stream that has no entry
+        for them until the hold runs out.
+        """
         if not channels or limit <= 0:
             return []
         async with self.db.write() as session:
@@ -338,7 +350,12 @@ class Outbox:
                     .returning(Delivery.id, Delivery.channel, Delivery.priority)
                 )
             ).all()
-        return sorted(((r.id, r.channel, r.priority) for r in rows), key=lambda r: (r[2], r[0]))
+            queued = sorted(
+                ((r.id, r.channel, r.priority) for r in rows), key=lambda r: (r[2], r[0])
+            )
+            if publish is not None:
+                await publish(queued)
+        return queued
 
     async def take(self, tickets: Mapping[int, Any], now: datetime) -> list[Claimed]:
         """For a stream consumer: lease the rows behind these entries, if still ours to send.
@@ -520,6 +537,9 @@ def _error_text(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__)[:500]
 
 
+LINE_BATCH = 64  # sends a pacing line takes places for in one step
+
+
 class _PaceLine:
     """A worker's line for one channel's limits: one task takes places for the waiting sends,
     oldest first, as many in a row as the limits have room for.
@@ -554,27 +574,39 @@ class _PaceLine:
     async def _run(self) -> None:
         waiting = self._waiting
         while waiting:
-            address, future = waiting[0]
-            if future.done():  # its task was cancelled
-                waiting.popleft()
+            batch = [entry for entry in list(waiting)[:LINE_BATCH] if not entry[1].done()]
+            if not batch:
+                self._drop_done()
                 continue
             try:
-                grant = await self.pacer.try_take(self.channel, address)
-            except Exception as exc:  # the limiter failed (Redis): that send fails, not the line
-                waiting.popleft()
-                if not future.done():
-                    future.set_exception(exc)
+                grants = await self.pacer.try_take_many(
+                    self.channel, [address for address, _ in batch], patience=self.short
+                )
+            except Exception as exc:  # the limiter failed (Redis): these sends fail, not the line
+                for _address, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                self._drop_done()
                 continue
-            if future.done():
-                waiting.popleft()
-                if grant.granted:
-                    await self.pacer.settle(grant)
-                continue
-            if grant.granted or grant.wait > self.short:
-                waiting.popleft()
-                future.set_result(grant)
-                continue
-            await asyncio.sleep(grant.wait)
+            shortest = None
+            for (_address, future), grant in zip(batch, grants, strict=True):
+                if future.done():  # its task was cancelled meanwhile
+                    if grant.granted:
+                        await self.pacer.settle(grant)
+                elif grant.granted or grant.wait > self.short:
+                    future.set_result(grant)
+                elif shortest is None:
+                    shortest = grant.wait
+            self._drop_done()
+            if shortest is not None:
+                await asyncio.sleep(shortest)
+
+    def _drop_done(self) -> None:
+        """Keep the sends still waiting, in their order."""
+        for _ in range(len(self._waiting)):
+            entry = self._waiting.popleft()
+            if not entry[1].done():
+                self._waiting.append(entry)
 
     def close(self) -> None:
         if self._runner is not None:

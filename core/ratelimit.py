@@ -83,6 +83,16 @@ class RateLimiter(Protocol):
         """Take a place in flight in every limit's window, or in none."""
         ...
 
+    async def try_take_many(
+        self, requests: Sequence[Sequence[Limit]], *, patience: float = 0.0
+    ) -> list[Grant]:
+        """Bulk takes for several sends, in order, in one step: a grant or a wait for each.
+
+        A send refused for at most ``patience`` seconds blocks the ones behind it (a line):
+        they come back untried, with its wait. One refused for longer steps aside.
+        """
+        ...
+
     async def settle(self, grant: Grant) -> None:
         """The send is answered (or failed): its places count from now for one window."""
         ...
@@ -186,6 +196,18 @@ class MemoryRateLimiter:
                 self._holds.pop(limit.key, None)
         return Grant(0.0, ticket, tuple(limits))
 
+    async def try_take_many(
+        self, requests: Sequence[Sequence[Limit]], *, patience: float = 0.0
+    ) -> list[Grant]:
+        grants: list[Grant] = []
+        for limits in requests:
+            grant = await self.try_take(limits)
+            grants.append(grant)
+            if 0 < grant.wait <= patience:
+                grants += [grant] * (len(requests) - len(grants))
+                break
+        return grants
+
     async def settle(self, grant: Grant) -> None:
         now = self._now()
         for limit in grant.limits:
@@ -222,56 +244,80 @@ class MemoryRateLimiter:
 # Per limit ``k``: ``k`` (sorted set: settled sends by answer time), ``k:f`` (sorted set: sends
 # in flight by take time), ``k:p`` (a pause, PX) and ``k:h`` (an urgent hold, PX). Time comes
 # from the server (redis.call('TIME')) so every process agrees on it.
-# KEYS: the limits. ARGV: urgent (0/1), hold margin (s), flight (s), ticket, then count, window
-# per key.
+# One call takes for one or several sends, in order. KEYS: each send's limits, one after the
+# other. ARGV: urgent (0/1), hold margin (s), flight (s), patience (s), then per send: its
+# ticket, its number of limits, and count, window per limit. Returns a wait per send ('0':
+# taken); after a send refused for at most ``patience`` the answer stops (the rest wait).
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local urgent = ARGV[1] == '1'
 local margin = tonumber(ARGV[2])
 local flight = tonumber(ARGV[3])
-local ticket = ARGV[4]
-local wait = 0
-for i, key in ipairs(KEYS) do
-  local count = tonumber(ARGV[2 * i + 3])
-  local window = tonumber(ARGV[2 * i + 4])
-  local fkey = key .. ':f'
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now - flight - window)
-  local done = redis.call('ZCARD', key)
-  local excess = done + redis.call('ZCARD', fkey) - count
-  local short = 0
-  if excess >= 0 then
-    if excess < done then
-      local edge = redis.call('ZRANGE', key, excess, excess, 'WITHSCORES')
-      short = tonumber(edge[2]) + window - now
-    else
-      local edge = redis.call('ZRANGE', fkey, 0, 0, 'WITHSCORES')
-      short = math.min(window, tonumber(edge[2]) + flight + window - now)
+local patience = tonumber(ARGV[4])
+local out = {}
+local cleaned = {}
+local k = 1
+local a = 5
+while a <= #ARGV do
+  local ticket = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  local wait = 0
+  for j = 0, n - 1 do
+    local key = KEYS[k + j]
+    local count = tonumber(ARGV[a + 2 * j])
+    local window = tonumber(ARGV[a + 2 * j + 1])
+    local fkey = key .. ':f'
+    if not cleaned[key] then
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+      redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now - flight - window)
+      cleaned[key] = true
     end
-    short = math.max(short, 0.000001)
+    local done = redis.call('ZCARD', key)
+    local excess = done + redis.call('ZCARD', fkey) - count
+    local short = 0
+    if excess >= 0 then
+      if excess < done then
+        local edge = redis.call('ZRANGE', key, excess, excess, 'WITHSCORES')
+        short = tonumber(edge[2]) + window - now
+      else
+        local edge = redis.call('ZRANGE', fkey, 0, 0, 'WITHSCORES')
+        short = math.min(window, tonumber(edge[2]) + flight + window - now)
+      end
+      short = math.max(short, 0.000001)
+    end
+    local paused = redis.call('PTTL', key .. ':p')
+    if paused > 0 then wait = math.max(wait, paused / 1000) end
+    if urgent then
+      if short > 0 then
+        redis.call('SET', key .. ':h', '1', 'PX', math.ceil((short + margin) * 1000))
+      end
+    else
+      local held = redis.call('PTTL', key .. ':h')
+      if held > 0 then wait = math.max(wait, math.min(held / 1000, window / count)) end
+    end
+    wait = math.max(wait, short)
   end
-  local paused = redis.call('PTTL', key .. ':p')
-  if paused > 0 then wait = math.max(wait, paused / 1000) end
-  if urgent then
-    if short > 0 then
-      redis.call('SET', key .. ':h', '1', 'PX', math.ceil((short + margin) * 1000))
+  if wait > 0 then
+    out[#out + 1] = tostring(wait)
+    if wait <= patience then
+      return out
     end
   else
-    local held = redis.call('PTTL', key .. ':h')
-    if held > 0 then wait = math.max(wait, math.min(held / 1000, window / count)) end
+    for j = 0, n - 1 do
+      local key = KEYS[k + j]
+      local window = tonumber(ARGV[a + 2 * j + 1])
+      redis.call('ZADD', key .. ':f', now, ticket)
+      redis.call('PEXPIRE', key .. ':f', math.ceil((flight + window) * 1000) + 1000)
+      if urgent then redis.call('DEL', key .. ':h') end
+    end
+    out[#out + 1] = '0'
   end
-  wait = math.max(wait, short)
+  k = k + n
+  a = a + 2 * n
 end
-if wait > 0 then return tostring(wait) end
-for i, key in ipairs(KEYS) do
-  local window = tonumber(ARGV[2 * i + 4])
-  local life = math.ceil((flight + window) * 1000) + 1000
-  redis.call('ZADD', key .. ':f', now, ticket)
-  redis.call('PEXPIRE', key .. ':f', life)
-  if urgent then redis.call('DEL', key .. ':h') end
-end
-return '0'
+return out
 """
 
 # KEYS: the limits of one grant. ARGV: ticket, then window per key.
@@ -310,13 +356,37 @@ class RedisRateLimiter:
         return f"{self.prefix}:{key}"
 
     async def try_take(self, limits: Sequence[Limit], *, urgent: bool = False) -> Grant:
-        ticket = f"{self._me}:{next(self._tickets)}"
-        args: list[Any] = ["1" if urgent else "0", repr(HOLD_MARGIN), repr(self.flight), ticket]
-        for limit in limits:
-            args += [str(int(limit.count)), repr(float(limit.window))]
-        keys = [self._key(limit.key) for limit in limits]
-        wait = float(await self._take(keys=keys, args=args))
-        return Grant(wait) if wait > 0 else Grant(0.0, ticket, tuple(limits))
+        return (await self._take_many([limits], urgent=urgent, patience=0.0))[0]
+
+    async def try_take_many(
+        self, requests: Sequence[Sequence[Limit]], *, patience: float = 0.0
+    ) -> list[Grant]:
+        return await self._take_many(requests, urgent=False, patience=patience)
+
+    async def _take_many(
+        self, requests: Sequence[Sequence[Limit]], *, urgent: bool, patience: float
+    ) -> list[Grant]:
+        if not requests:
+            return []
+        keys: list[str] = []
+        args: list[Any] = ["1" if urgent else "0", repr(HOLD_MARGIN), repr(self.flight)]
+        args.append(repr(float(patience)))
+        tickets: list[str] = []
+        for limits in requests:
+            ticket = f"{self._me}:{next(self._tickets)}"
+            tickets.append(ticket)
+            args += [ticket, str(len(limits))]
+            for limit in limits:
+                keys.append(self._key(limit.key))
+                args += [str(int(limit.count)), repr(float(limit.window))]
+        answers = await self._take(keys=keys, args=args)
+        grants: list[Grant] = []
+        for limits, ticket, answer in zip(requests, tickets, answers, strict=False):
+            wait = float(answer)
+            grants.append(Grant(wait) if wait > 0 else Grant(0.0, ticket, tuple(limits)))
+        if len(grants) < len(requests):  # the rest waits behind the last one
+            grants += [grants[-1]] * (len(requests) - len(grants))
+        return grants
 
     async def settle(self, grant: Grant) -> None:
         if not grant.limits:
@@ -390,6 +460,16 @@ class Pacer:
         if not limits:
             return Grant(0.0)
         return await self.limiter.try_take(limits, urgent=urgent)
+
+    async def try_take_many(
+        self, channel: str, addresses: Sequence[str], *, patience: float = 0.0
+    ) -> list[Grant]:
+        """Bulk takes for sends to several addresses of one channel, in order (see
+        ``RateLimiter.try_take_many``)."""
+        requests = [self.limits(channel, address) for address in addresses]
+        if not requests or not requests[0]:
+            return [Grant(0.0) for _ in addresses]
+        return await self.limiter.try_take_many(requests, patience=patience)
 
     async def acquire(self, channel: str, address: str, *, urgent: bool = False) -> Grant:
         limits = self.limits(channel, address)

@@ -138,16 +138,19 @@ class StreamSource:
             room = self.backlog(channel) - waiting
             if room < self.backlog(channel) // 2:
                 continue
-            rows = await self.outbox.mark_queued([channel], room, self.clock.now(), hold=self.hold)
-            if not rows:
-                continue
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for row_id, row_channel, priority in rows:
-                    pipe.xadd(self.stream(row_channel, priority), {"id": str(row_id)})
-                await pipe.execute()
+            rows = await self.outbox.mark_queued(
+                [channel], room, self.clock.now(), hold=self.hold, publish=self._publish
+            )
             moved += len(rows)
         self.fed += moved
         return moved
+
+    async def _publish(self, rows: list[tuple[int, str, int]]) -> None:
+        """One stream entry per row (inside the feeder's lease transaction)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for row_id, row_channel, priority in rows:
+                pipe.xadd(self.stream(row_channel, priority), {"id": str(row_id)})
+            await pipe.execute()
 
     async def _feed_loop(self) -> None:
         poll = min(self.block_ms / 1000, 0.5)
@@ -213,8 +216,9 @@ class StreamSource:
         tickets: dict[int, Any] = {}
         now = time.monotonic()
         if now - self._last_autoclaim >= self.claim_idle.total_seconds() / 2:
-            self._last_autoclaim = now
             tickets.update(await self._autoclaim(streams, limit))
+            if len(tickets) < limit:  # else a dead worker left more: look again at once
+                self._last_autoclaim = now
             if tickets:
                 return tickets
         block = int(wait * 1000) if wait > 0 else None

@@ -97,6 +97,22 @@ async def test_a_send_in_flight_holds_its_place_until_answered(limiter: RateLimi
     assert await take(limiter, [limit]) == 0.0
 
 
+async def test_many_takes_in_one_step_keep_their_line(limiter: RateLimiter) -> None:
+    overall = Limit(key="tg", count=3, window=0.3)
+    chats = [Limit(key=f"tg:c:{n}", count=1, window=1.0) for n in range(6)]
+    assert await take(limiter, [overall, chats[0]]) == 0.0  # chat 0 is spent for a second
+    grants = await limiter.try_take_many([[overall, chat] for chat in chats], patience=0.5)
+    # Chat 0 steps aside (its wait is longer than the line's patience); chats 1 and 2 take
+    # the overall limit's last two places; chat 3 waits for the oldest, and 4 and 5 behind it.
+    assert [g.granted for g in grants] == [False, True, True, False, False, False]
+    assert grants[0].wait > 0.5
+    assert 0.2 < grants[3].wait <= 0.3 + 1e-6
+    assert grants[4].wait == grants[5].wait == grants[3].wait
+    for grant in grants[1:3]:
+        await limiter.settle(grant)
+    assert await take(limiter, [overall, chats[4]]) > 0.2  # the window is full
+
+
 async def test_all_limits_or_none(limiter: RateLimiter) -> None:
     chat = Limit(key="tg:c:1", count=1, window=1.0)
     other = Limit(key="tg:c:2", count=1, window=1.0)
