@@ -72,7 +72,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         if args.redis:
             from core.adapters.state_redis import RedisStateStore
 
-            state = RedisStateStore.from_url(args.redis, prefix=f"gongnon-bench:{uuid.uuid4().hex}:")
+            prefix = f"gongnon-bench:{uuid.uuid4().hex}:"
+            state = RedisStateStore.from_url(args.redis, prefix=prefix)
         core = await bootstrap(settings, state=state)
         try:
             engine = Engine.from_core(core)

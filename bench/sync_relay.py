@@ -3,7 +3,8 @@
 Prints JSON. Against the fake forum (tests/fakes/forum.py) on this machine, on SQLite by default
 or on PostgreSQL with ``--database-url`` (give it a fresh, empty database):
 
-- ``submit_ms``: p50/p95 of ``core.execute(SubmitProposal)`` with the outbox insert (the chat's cost);
+- ``submit_ms``: p50/p95 of ``core.execute(SubmitProposal)`` with the outbox insert
+  (the chat's cost);
 - ``drain``: rows, seconds and rows/s for one relay sending N proposals × (create, 2 supports,
   1 comment) in order per proposal.
 

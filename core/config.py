@@ -110,7 +110,8 @@ class Settings(BaseSettings):
     sync_backoff_base_seconds: float = Field(default=2.0, gt=0)
     sync_backoff_max_seconds: float = Field(default=600.0, gt=0)
     sync_lease_seconds: int = Field(default=60, ge=1)
-    sync_degraded_after_seconds: int = Field(default=900, ge=1)  # oldest pending row older → degraded
+    # /healthz says "degraded" once the oldest pending row is older than this
+    sync_degraded_after_seconds: int = Field(default=900, ge=1)
 
     _split_lists = field_validator("slack_officials", "slack_campaigners", mode="before")(
         _split_csv
@@ -140,7 +141,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _backend_needs_url(self) -> Settings:
         if self.forum_backend != "local" and not self.forum_url:
-            raise ValueError("GONGNON_FORUM_URL is required when GONGNON_FORUM_BACKEND is not local")
+            raise ValueError(
+                "GONGNON_FORUM_URL is required when GONGNON_FORUM_BACKEND is not local"
+            )
         return self
 
     # --- derived -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Database engines: SQLite (WAL, BEGIN IMMEDIATE writes) or PostgreSQL (asyncpg), and migrations."""
+"""Database engines: SQLite (WAL, BEGIN IMMEDIATE writes) or PostgreSQL (asyncpg); migrations."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import Table, event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,

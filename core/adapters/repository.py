@@ -299,7 +299,9 @@ class ProposalRepository:
             delta = 1
         else:
             result = await self.session.execute(
-                delete(Follow).where(Follow.proposal_id == proposal_id, Follow.person_id == person_id)
+                delete(Follow).where(
+                    Follow.proposal_id == proposal_id, Follow.person_id == person_id
+                )
             )
             changed = bool(result.rowcount)  # type: ignore[attr-defined]
             delta = -1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import string
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ def _flatten(prefix: str, node: Any, out: dict[str, str], origin: Path) -> None:
         out[prefix] = str(node)
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(locale: str) -> dict[str, str]:
     """All keys of one locale."""
     out: dict[str, str] = {}
