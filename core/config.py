@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=32, ge=1, le=1000)  # sends in flight per worker
     delivery_lease_seconds: float = Field(default=30.0, ge=0.5)  # a dead worker's rows return
     delivery_rate_headroom: float = Field(default=0.0, ge=0.0, lt=0.5)  # lengthen each window
-    delivery_redis_prefix: str = "gongnon:delivery"  # streams and token buckets on Redis
+    delivery_redis_prefix: str = "gongnon:delivery"  # streams and rate limits on Redis
     delivery_stream_block_ms: int = Field(default=1000, ge=10, le=60_000)
 
     # --- forum sync ----------------------------------------------------------------
