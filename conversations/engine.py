@@ -184,18 +184,22 @@ class Engine:
         return self.core.clock.now()  # type: ignore[no-any-return]
 
     async def _new_state(self, inbound: Inbound, source: str | None) -> dict[str, Any]:
-        person_id = await self.core.execute(
-            EnsureIdentity(
-                channel=inbound.channel,
-                external_id=inbound.user_id,
-                address=inbound.address,
-                locale=inbound.locale,
-                display_name=inbound.display_name,
+        # A read first: a known, reachable person at the same address costs no write at all.
+        known = await self.core.views.identity(inbound.channel, inbound.user_id)
+        if known is not None and known.reachable and known.address == inbound.address:
+            person_id, locale = known.person_id, known.locale
+        else:
+            person_id = await self.core.execute(
+                EnsureIdentity(
+                    channel=inbound.channel,
+                    external_id=inbound.user_id,
+                    address=inbound.address,
+                    locale=inbound.locale,
+                    display_name=inbound.display_name,
+                )
             )
-        )
-        stored = await self.core.views.locale_of(person_id)
-        default = self.core.settings.default_locale
-        locale = stored or normalise_locale(inbound.locale, default)
+            default = self.core.settings.default_locale
+            locale = known.locale if known else normalise_locale(inbound.locale, default)
         return {
             "v": STATE_VERSION,
             "person_id": person_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -11,6 +12,7 @@ from core.adapters.orm import (
     Attachment,
     Feedback,
     Follow,
+    Identity,
     Person,
     Proposal,
     StatusChange,
@@ -27,7 +29,15 @@ from core.domain.model import (
     parse_tracking,
 )
 
-__all__ = ["Relation", "Views"]
+__all__ = ["KnownIdentity", "Relation", "Views"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KnownIdentity:
+    person_id: int
+    address: str
+    reachable: bool
+    locale: str
 
 
 def _summary(p: Proposal) -> ProposalSummary:
@@ -213,9 +223,19 @@ class Views:
             supports = (await s.execute(select(func.count()).select_from(Support))).scalar_one()
             return {"total": total, "by_status": by_status, "supports": int(supports)}
 
-    async def locale_of(self, person_id: int) -> str | None:
-        """The person's chosen language (conversations cache it per conversation)."""
+    async def identity(self, channel: str, external_id: str) -> KnownIdentity | None:
+        """Who is behind a channel identity, read without taking the write lock."""
         async with self.db.read() as s:
-            return (
-                await s.execute(select(Person.locale).where(Person.id == person_id))
-            ).scalar_one_or_none()
+            row = (
+                await s.execute(
+                    select(Identity.person_id, Identity.address, Identity.reachable, Person.locale)
+                    .join(Person, Person.id == Identity.person_id)
+                    .where(Identity.channel == channel, Identity.external_id == external_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        return KnownIdentity(
+            person_id=row.person_id, address=row.address, reachable=row.reachable,
+            locale=row.locale,
+        )

@@ -55,56 +55,55 @@ class PersonRepository:
         display_name: str | None,
         now: datetime,
     ) -> tuple[int, bool]:
-        """(person id, created?) for a channel identity, creating both on first contact."""
+        """(person id, created?) for a channel identity, creating both on first contact.
+
+        Callers look the identity up on the read side first (``Views.identity``), so this is
+        tuned for the first contact: insert first — person, then identity ``ON CONFLICT DO
+        NOTHING`` — as plain statements (no ORM flush, no savepoint). That keeps SQLite's one
+        write lock for three statements; a known identity costs a delete and an update more.
+        """
+        persons = Person.__table__
+        person_id = (
+            await self.session.execute(
+                persons.insert().values(locale=locale, created_at=now).returning(persons.c.id)
+            )
+        ).scalar_one()
+        inserted = (
+            await self.session.execute(
+                insert_for(self.session, Identity.__table__)
+                .values(
+                    person_id=person_id,
+                    channel=channel,
+                    external_id=external_id,
+                    address=address,
+                    display_name=display_name,
+                    created_at=now,
+                    last_seen_at=now,
+                    reachable=True,
+                )
+                .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+                .returning(Identity.__table__.c.person_id)
+            )
+        ).scalar_one_or_none()
+        if inserted is not None:
+            return int(inserted), True
+        # Known already (or a concurrent first contact won): drop our person, use theirs.
+        await self.session.execute(persons.delete().where(persons.c.id == person_id))
         row = (
             await self.session.execute(
                 select(Identity.id, Identity.person_id, Identity.address, Identity.reachable).where(
                     Identity.channel == channel, Identity.external_id == external_id
                 )
             )
-        ).first()
-        if row is not None:
-            values: dict[str, object] = {"last_seen_at": now}
-            if row.address != address:
-                values["address"] = address
-            if not row.reachable:
-                values["reachable"] = True
-                values["unreachable_reason"] = None
-            await self.session.execute(update(Identity).where(Identity.id == row.id).values(values))
-            return row.person_id, False
-        async with self.session.begin_nested() as savepoint:
-            person = Person(locale=locale, created_at=now)
-            self.session.add(person)
-            await self.session.flush()
-            inserted = (
-                await self.session.execute(
-                    insert_for(self.session, Identity.__table__)
-                    .values(
-                        person_id=person.id,
-                        channel=channel,
-                        external_id=external_id,
-                        address=address,
-                        display_name=display_name,
-                        created_at=now,
-                        last_seen_at=now,
-                        reachable=True,
-                    )
-                    .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-                    .returning(Identity.person_id)
-                )
-            ).scalar_one_or_none()
-            if inserted is None:  # a concurrent first contact won the race
-                await savepoint.rollback()
-        if inserted is not None:
-            return inserted, True
-        person_id = (
-            await self.session.execute(
-                select(Identity.person_id).where(
-                    Identity.channel == channel, Identity.external_id == external_id
-                )
-            )
-        ).scalar_one()
-        return person_id, False
+        ).one()
+        values: dict[str, object] = {"last_seen_at": now}
+        if row.address != address:
+            values["address"] = address
+        if not row.reachable:
+            values["reachable"] = True
+            values["unreachable_reason"] = None
+        await self.session.execute(update(Identity).where(Identity.id == row.id).values(values))
+        return int(row.person_id), False
 
     async def locale_of(self, person_id: int) -> str | None:
         return (

@@ -156,3 +156,16 @@ def test_tracking_parsing() -> None:
     assert parse_tracking("p-2026-42") == "P-2026-000042"
     assert parse_tracking(" P2026000042 ") == "P-2026-000042"
     assert parse_tracking("hello") is None
+
+
+async def test_concurrent_first_contacts_make_one_person(core: Core) -> None:
+    from sqlalchemy import func
+
+    from core.adapters.orm import Person
+
+    ids = await asyncio.gather(*(person(core, "dora") for _ in range(10)))
+    assert len(set(ids)) == 1
+    async with core.db.read() as s:
+        assert (await s.execute(select(func.count(Person.id)))).scalar_one() == 1
+    known = await core.views.identity("web", "dora")
+    assert known is not None and known.person_id == ids[0] and known.locale == "ko"
