@@ -5,7 +5,8 @@ COPY core core
 COPY conversations conversations
 COPY bots bots
 COPY migrations migrations
-RUN pip install --no-cache-dir .
+# editable: the code runs from /app, beside migrations/ and the web page's static files
+RUN pip install --no-cache-dir -e .
 ENV GONGNON_DATA_DIR=/data
 EXPOSE 8080
 CMD ["gongnon", "serve"]
