@@ -7,7 +7,7 @@ answering 429 beyond them):
 - ``kill``: one worker, ``kill -9`` half-way, restarted: losses and duplicates;
 - ``redis``: two workers sharing Redis Streams and Redis token buckets, one killed half-way and
   restarted (needs ``--redis-url`` or ``GONGNON_TEST_REDIS_URL``);
-- ``standard``: a short run at Telegram's standard 30 messages/s;
+- ``standard``: a minute at Telegram's standard 30 messages/s (1,800 recipients);
 - ``ceiling``: the Telegram Sender alone against an unlimited fake: what this machine can send
   at all, to read the other numbers against.
 
@@ -111,6 +111,12 @@ class Fake:
         self.proc.stdin.write(b"quit\n")
         await self.proc.stdin.drain()
         await self.proc.wait()
+
+
+def load_average() -> float:
+    """The machine's one-minute load (the bench itself adds about 1.5 at 1000/s)."""
+    with open("/proc/loadavg") as loadavg:
+        return float(loadavg.read().split()[0])
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -282,9 +288,11 @@ async def scenario(args: argparse.Namespace, name: str, n: int, rate: float) -> 
                 await workers.start(worker)
             killed_at = None
             deadline = time.monotonic() + n / rate * 3 + 120
+            loads: list[float] = []
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.25)
                 workers.sample()
+                loads.append(load_average())
                 stats = await fake.stats()
                 if kill and killed_at is None and stats["sent"] >= n // 2:
                     await workers.kill("w1")
@@ -313,6 +321,7 @@ async def scenario(args: argparse.Namespace, name: str, n: int, rate: float) -> 
         killed_after=killed_at,
         report=rep,
         peak_rss_mb={k: round(v, 1) for k, v in workers.peak.items()},
+        load_average={"max": max(loads, default=0.0), "last": loads[-1] if loads else 0.0},
     )
     return out
 
@@ -357,7 +366,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=100_000, help="recipients (default 100000)")
     parser.add_argument("--rate", type=float, default=1000.0, help="allowed messages/s")
-    parser.add_argument("--standard-n", type=int, default=600, help="recipients at 30/s")
+    parser.add_argument("--standard-n", type=int, default=1800, help="recipients at 30/s")
     parser.add_argument("--quick", action="store_true", help="2,000 recipients at 500/s")
     parser.add_argument("--scenarios", default="ceiling,steady,kill,redis,standard")
     parser.add_argument("--concurrency", type=int, default=32)
