@@ -568,7 +568,7 @@ class _PaceLine:
         except asyncio.CancelledError:
             if future.done() and not future.cancelled() and future.exception() is None:
                 # Granted just as we were cancelled: the place was never used.
-                await asyncio.shield(self.pacer.settle(future.result()))
+                await asyncio.shield(self.pacer.release(future.result()))
             raise
 
     async def _run(self) -> None:
@@ -592,7 +592,7 @@ class _PaceLine:
             for (_address, future), grant in zip(batch, grants, strict=True):
                 if future.done():  # its task was cancelled meanwhile
                     if grant.granted:
-                        await self.pacer.settle(grant)
+                        await self.pacer.release(grant)
                 elif grant.granted or grant.wait > self.short:
                     future.set_result(grant)
                 elif shortest is None:

@@ -97,6 +97,10 @@ class RateLimiter(Protocol):
         """The send is answered (or failed): its places count from now for one window."""
         ...
 
+    async def release(self, grant: Grant) -> None:
+        """The send never went out (its task was stopped first): give its places back."""
+        ...
+
     async def pause(self, key: str, seconds: float) -> None:
         """Refuse every take from limit ``key`` for ``seconds`` (a platform's 429)."""
         ...
@@ -216,6 +220,12 @@ class MemoryRateLimiter:
                 log.done.append(now)
                 while len(log.done) > limit.count:
                     log.done.popleft()
+
+    async def release(self, grant: Grant) -> None:
+        for limit in grant.limits:
+            log = self._logs.get(limit.key)
+            if log is not None:
+                log.flying.pop(grant.ticket, None)
 
     async def pause(self, key: str, seconds: float) -> None:
         until = self._now() + seconds
@@ -395,6 +405,14 @@ class RedisRateLimiter:
         windows = [repr(float(limit.window)) for limit in grant.limits]
         await self._settle(keys=keys, args=[grant.ticket, *windows])
 
+    async def release(self, grant: Grant) -> None:
+        if not grant.limits:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for limit in grant.limits:
+                pipe.zrem(self._key(limit.key) + ":f", grant.ticket)
+            await pipe.execute()
+
     async def pause(self, key: str, seconds: float) -> None:
         millis = max(1, math.ceil(seconds * 1000))
         pause_key = self._key(key) + ":p"
@@ -481,6 +499,11 @@ class Pacer:
         """The send under this grant is answered (or failed): start its windows now."""
         if grant.limits:
             await self.limiter.settle(grant)
+
+    async def release(self, grant: Grant) -> None:
+        """The send under this grant never went out: its places are free again."""
+        if grant.limits:
+            await self.limiter.release(grant)
 
     def channel_interval(self, channel: str) -> float:
         limits = self.limits_of(channel)

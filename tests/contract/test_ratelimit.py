@@ -97,6 +97,15 @@ async def test_a_send_in_flight_holds_its_place_until_answered(limiter: RateLimi
     assert await take(limiter, [limit]) == 0.0
 
 
+async def test_a_place_never_used_is_given_back(limiter: RateLimiter) -> None:
+    limit = Limit(key="tg", count=1, window=1.0)
+    unused = await limiter.try_take([limit])
+    assert unused.granted and not (await limiter.try_take([limit])).granted
+    await limiter.release(unused)  # its task was stopped before it sent
+    assert await take(limiter, [limit]) == 0.0
+    assert await take(limiter, [limit]) > 0.9
+
+
 async def test_many_takes_in_one_step_keep_their_line(limiter: RateLimiter) -> None:
     overall = Limit(key="tg", count=3, window=0.3)
     chats = [Limit(key=f"tg:c:{n}", count=1, window=1.0) for n in range(6)]

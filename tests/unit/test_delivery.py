@@ -372,6 +372,36 @@ async def test_run_sends_everyone_once_and_stops_cleanly(core: Core) -> None:
     assert (await report(core, 1))["sent"] == 300
 
 
+async def test_a_push_at_the_limit_never_overfills_a_window(core: Core) -> None:
+    """At 40/s with sends that take a while to answer, the worker sends a window's worth and
+    then exactly as the places come free: no one-second window ever holds more than 40 (each
+    stamp is taken inside the send, between its take and its settle), and stopping mid-push
+    leaves no place taken for a send that never happened."""
+    limits = ChannelLimits(per_second=40)
+    sender = ScriptedSender(limits=limits, delay=0.004)
+    limiter = MemoryRateLimiter()
+    pacer = Pacer(limiter, limits_of=lambda _c: limits)
+    await enqueue(core, outgoing(100))
+    w = worker(core, sender, pacer=pacer, concurrency=16)
+    task = asyncio.create_task(w.run(idle=0.05))
+    await eventually(lambda: len(sender.sent) >= 60)
+    w.stop()
+    await task
+    stamps = sorted(sender.stamps)
+    busiest = max(
+        sum(1 for t in stamps[i:] if t - start < 1.0) for i, start in enumerate(stamps)
+    )
+    assert busiest <= 40
+    assert stamps[40] - stamps[0] >= 1.0  # the 41st waited for the first one's window
+    # Once the last send's window has closed, all 40 places are free again: the sends that
+    # were waiting in line at the stop gave back whatever they had been granted.
+    await asyncio.sleep(max(0.0, stamps[-1] + 1.05 - time.monotonic()))
+    grants = await pacer.try_take_many("telegram", [f"p{n}" for n in range(41)])
+    assert [g.granted for g in grants] == [True] * 40 + [False]
+    rep = await report(core, 1)
+    assert rep["sent"] == len(sender.sent) and rep["sent"] + rep["pending"] == 100
+
+
 async def test_stop_hands_back_what_was_not_sent(core: Core) -> None:
     await enqueue(core, outgoing(50))
     sender = ScriptedSender(limits=ChannelLimits(per_second=20))
