@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from core import commands as c
 from core import events as e
+from core.adapters.repository import IdentityIn
 from core.domain.errors import AlreadyDone, InvalidField, NotAllowed, NotFound
 from core.domain.model import (
     FeedbackKind,
@@ -45,16 +46,24 @@ async def _proposal(uow: UnitOfWork, raw: str, *, for_update: bool = False):  # 
     return proposal
 
 
-async def ensure_identity(cmd: c.EnsureIdentity, uow: UnitOfWork, *, default_locale: str) -> int:
-    person_id, _created = await uow.persons.ensure_identity(
-        channel=cmd.channel,
-        external_id=cmd.external_id,
-        address=cmd.address,
-        locale=normalise_locale(cmd.locale, default_locale),
-        display_name=cmd.display_name,
+async def ensure_identities(
+    cmds: list[c.EnsureIdentity], uow: UnitOfWork, *, default_locale: str
+) -> list[int]:
+    """Person ids for channel identities (group-committed: see MessageBus.register_batched)."""
+    results = await uow.persons.ensure_identities(
+        [
+            IdentityIn(
+                channel=cmd.channel,
+                external_id=cmd.external_id,
+                address=cmd.address,
+                locale=normalise_locale(cmd.locale, default_locale),
+                display_name=cmd.display_name,
+            )
+            for cmd in cmds
+        ],
         now=uow.now(),
     )
-    return person_id
+    return [person_id for person_id, _created in results]
 
 
 async def set_locale(cmd: c.SetLocale, uow: UnitOfWork) -> None:
@@ -288,7 +297,9 @@ async def answer_proposal(cmd: c.AnswerProposal, uow: UnitOfWork) -> int | None:
 
 
 def register(bus: MessageBus, *, tz: ZoneInfo, default_locale: str) -> None:
-    bus.register(c.EnsureIdentity, partial(ensure_identity, default_locale=default_locale))
+    bus.register_batched(
+        c.EnsureIdentity, partial(ensure_identities, default_locale=default_locale)
+    )
     bus.register(c.SetLocale, set_locale)
     bus.register(c.MarkUnreachable, mark_unreachable)
     bus.register(c.SubmitProposal, partial(submit_proposal, tz=tz))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.adapters.db import insert_for
@@ -23,7 +25,16 @@ from core.adapters.orm import (
 )
 from core.domain.model import AttachmentView
 
-__all__ = ["Audience", "PersonRepository", "ProposalRepository", "Recipient"]
+__all__ = ["Audience", "IdentityIn", "PersonRepository", "ProposalRepository", "Recipient"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentityIn:
+    channel: str
+    external_id: str
+    address: str
+    locale: str
+    display_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,65 +56,98 @@ class PersonRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def ensure_identity(
-        self,
-        *,
-        channel: str,
-        external_id: str,
-        address: str,
-        locale: str,
-        display_name: str | None,
-        now: datetime,
-    ) -> tuple[int, bool]:
-        """(person id, created?) for a channel identity, creating both on first contact.
+    async def ensure_identities(
+        self, items: Sequence[IdentityIn], *, now: datetime
+    ) -> list[tuple[int, bool]]:
+        """(person id, created?) for each channel identity, creating both on first contact.
 
-        Callers look the identity up on the read side first (``Views.identity``), so this is
-        tuned for the first contact: insert first — person, then identity ``ON CONFLICT DO
-        NOTHING`` — as plain statements (no ORM flush, no savepoint). That keeps SQLite's one
-        write lock for three statements; a known identity costs a delete and an update more.
+        Written for group commit: whatever the batch size, one SELECT of the known ones, one
+        multi-row INSERT of new people and one of their identities (``ON CONFLICT DO NOTHING``
+        for a concurrent first contact elsewhere), as plain statements — few round trips
+        under SQLite's one write lock.
         """
-        persons = Person.__table__
-        person_id = (
-            await self.session.execute(
-                persons.insert().values(locale=locale, created_at=now).returning(persons.c.id)
+        keys = list(dict.fromkeys((i.channel, i.external_id) for i in items))
+        found = await self._identities(keys)
+        latest = {(i.channel, i.external_id): i for i in items}  # the newest address wins
+        for key, row in found.items():
+            await self._refresh(row, latest[key], now)
+        missing = [latest[k] for k in keys if k not in found]
+        created: dict[tuple[str, str], int] = {}
+        if missing:
+            persons = Person.__table__
+            person_ids = list(
+                (
+                    await self.session.execute(
+                        persons.insert()
+                        .values([{"locale": m.locale, "created_at": now} for m in missing])
+                        .returning(persons.c.id)
+                    )
+                ).scalars()
             )
-        ).scalar_one()
-        inserted = (
-            await self.session.execute(
-                insert_for(self.session, Identity.__table__)
+            identities = Identity.__table__
+            rows = await self.session.execute(
+                insert_for(self.session, identities)
                 .values(
-                    person_id=person_id,
-                    channel=channel,
-                    external_id=external_id,
-                    address=address,
-                    display_name=display_name,
-                    created_at=now,
-                    last_seen_at=now,
-                    reachable=True,
+                    [
+                        {
+                            "person_id": pid,
+                            "channel": m.channel,
+                            "external_id": m.external_id,
+                            "address": m.address,
+                            "display_name": m.display_name,
+                            "created_at": now,
+                            "last_seen_at": now,
+                            "reachable": True,
+                        }
+                        for pid, m in zip(person_ids, missing, strict=True)
+                    ]
                 )
                 .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-                .returning(Identity.__table__.c.person_id)
+                .returning(identities.c.channel, identities.c.external_id, identities.c.person_id)
             )
-        ).scalar_one_or_none()
-        if inserted is not None:
-            return int(inserted), True
-        # Known already (or a concurrent first contact won): drop our person, use theirs.
-        await self.session.execute(persons.delete().where(persons.c.id == person_id))
-        row = (
-            await self.session.execute(
-                select(Identity.id, Identity.person_id, Identity.address, Identity.reachable).where(
-                    Identity.channel == channel, Identity.external_id == external_id
-                )
-            )
-        ).one()
+            created = {(r.channel, r.external_id): int(r.person_id) for r in rows}
+            unused = set(person_ids) - set(created.values())
+            if unused:  # another process created some of them first: use theirs
+                await self.session.execute(persons.delete().where(persons.c.id.in_(unused)))
+                lost = [(m.channel, m.external_id) for m in missing]
+                lost = [k for k in lost if k not in created]
+                for key, row in (await self._identities(lost)).items():
+                    found[key] = row
+                    await self._refresh(row, latest[key], now)
+        results: list[tuple[int, bool]] = []
+        announced: set[tuple[str, str]] = set()
+        for item in items:
+            key = (item.channel, item.external_id)
+            if key in created:
+                results.append((created[key], key not in announced))
+                announced.add(key)
+            else:
+                results.append((int(found[key].person_id), False))
+        return results
+
+    async def _identities(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        if not keys:
+            return {}
+        rows = await self.session.execute(
+            select(
+                Identity.id,
+                Identity.person_id,
+                Identity.channel,
+                Identity.external_id,
+                Identity.address,
+                Identity.reachable,
+            ).where(tuple_(Identity.channel, Identity.external_id).in_(keys))
+        )
+        return {(r.channel, r.external_id): r for r in rows}
+
+    async def _refresh(self, row: Any, item: IdentityIn, now: datetime) -> None:
         values: dict[str, object] = {"last_seen_at": now}
-        if row.address != address:
-            values["address"] = address
+        if row.address != item.address:
+            values["address"] = item.address
         if not row.reachable:
             values["reachable"] = True
             values["unreachable_reason"] = None
         await self.session.execute(update(Identity).where(Identity.id == row.id).values(values))
-        return int(row.person_id), False
 
     async def locale_of(self, person_id: int) -> str | None:
         return (

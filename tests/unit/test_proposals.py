@@ -169,3 +169,31 @@ async def test_concurrent_first_contacts_make_one_person(core: Core) -> None:
         assert (await s.execute(select(func.count(Person.id)))).scalar_one() == 1
     known = await core.views.identity("web", "dora")
     assert known is not None and known.person_id == ids[0] and known.locale == "ko"
+
+
+async def test_first_contacts_are_group_committed_and_consistent(
+    core: Core, database_url: str, tmp_path
+) -> None:
+    """Many concurrent first contacts (with repeats), from two processes' cores on one database:
+    every identity maps to exactly one person, and every caller gets that person."""
+    from sqlalchemy import func
+
+    from core.adapters.orm import Identity, Person
+    from core.bootstrap import bootstrap
+    from tests.conftest import make_settings
+
+    other = await bootstrap(make_settings(tmp_path, database_url=database_url), clock=core.clock)
+    try:
+        names = [f"user{i % 25}" for i in range(100)]
+        calls = [person(core if i % 2 else other, name) for i, name in enumerate(names)]
+        ids = await asyncio.gather(*calls)
+    finally:
+        await other.stop()
+    by_name: dict[str, set[int]] = {}
+    for name, pid in zip(names, ids, strict=True):
+        by_name.setdefault(name, set()).add(pid)
+    assert all(len(pids) == 1 for pids in by_name.values())
+    assert len({next(iter(p)) for p in by_name.values()}) == 25
+    async with core.db.read() as s:
+        assert (await s.execute(select(func.count(Person.id)))).scalar_one() == 25
+        assert (await s.execute(select(func.count(Identity.id)))).scalar_one() == 25
