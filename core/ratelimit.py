@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import math
 import time
 import uuid
@@ -45,6 +46,8 @@ __all__ = [
     "RedisRateLimiter",
     "acquire",
 ]
+
+log = logging.getLogger(__name__)
 
 HOLD_MARGIN = 0.02  # seconds a hold outlives the wait it was set for
 FLIGHT = 5.0  # seconds after which an unsettled take counts as settled (its process died)
@@ -496,14 +499,24 @@ class Pacer:
         return await acquire(self.limiter, limits, urgent=urgent, sleep=self.sleep)
 
     async def settle(self, grant: Grant) -> None:
-        """The send under this grant is answered (or failed): start its windows now."""
+        """The send under this grant is answered (or failed): start its windows now.
+
+        Never raises: the send has happened, and a limiter that cannot be reached (Redis)
+        keeps the places in flight until ``FLIGHT`` runs out, which errs on the safe side.
+        """
         if grant.limits:
-            await self.limiter.settle(grant)
+            try:
+                await self.limiter.settle(grant)
+            except Exception:
+                log.warning("rate limiter: settling a send failed; its places time out")
 
     async def release(self, grant: Grant) -> None:
-        """The send under this grant never went out: its places are free again."""
+        """The send under this grant never went out: its places are free again (best effort)."""
         if grant.limits:
-            await self.limiter.release(grant)
+            try:
+                await self.limiter.release(grant)
+            except Exception:
+                log.warning("rate limiter: giving back a place failed; it times out")
 
     def channel_interval(self, channel: str) -> float:
         limits = self.limits_of(channel)

@@ -402,6 +402,22 @@ async def test_a_push_at_the_limit_never_overfills_a_window(core: Core) -> None:
     assert rep["sent"] == len(sender.sent) and rep["sent"] + rep["pending"] == 100
 
 
+class UnreachableLimiterOnSettle(MemoryRateLimiter):
+    """Takes work; settling fails (Redis gone between the take and the answer)."""
+
+    async def settle(self, grant):  # type: ignore[no-untyped-def]
+        raise ConnectionError("redis: connection refused")
+
+
+async def test_a_failed_settle_never_turns_a_sent_message_into_a_retry(core: Core) -> None:
+    await enqueue(core, outgoing(3))
+    sender = ScriptedSender()
+    pacer = Pacer(UnreachableLimiterOnSettle(), limits_of=lambda _c: sender.limits)
+    w = worker(core, sender, pacer=pacer)
+    assert await w.run_once() == 3
+    assert (await report(core, 1))["sent"] == 3 and len(sender.sent) == 3
+
+
 async def test_stop_hands_back_what_was_not_sent(core: Core) -> None:
     await enqueue(core, outgoing(50))
     sender = ScriptedSender(limits=ChannelLimits(per_second=20))
