@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -232,10 +232,3 @@ class ForumBackend(Protocol):
 
     async def close(self) -> None: ...
 
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """A slice of a listing."""
-
-    items: tuple[Any, ...] = field(default_factory=tuple)
-    total: int = 0

@@ -25,7 +25,7 @@ from core.adapters.orm import (
 )
 from core.domain.model import AttachmentView
 
-__all__ = ["Audience", "IdentityIn", "PersonRepository", "ProposalRepository", "Recipient"]
+__all__ = ["IdentityIn", "PersonRepository", "ProposalRepository", "Recipient"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,11 +43,6 @@ class Recipient:
     channel: str
     address: str
     locale: str
-
-
-@dataclass(frozen=True, slots=True)
-class Audience:
-    recipients: tuple[Recipient, ...]
 
 
 class PersonRepository:
