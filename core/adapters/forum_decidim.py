@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from core.adapters.forum_http import ForumSession
 from core.domain.model import ProposalStatus
 from core.ports import (
     ForumChange,
@@ -190,17 +191,7 @@ class DecidimForum:
         self.component_id = component_id
         self.locale = locale
         self.state_overrides = dict(state_overrides or {})
-        self._token = token
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            headers = {"Accept": "application/json", "User-Agent": "gongnon-sync/1"}
-            if self._token:
-                headers["Authorization"] = f"Bearer {self._token}"
-            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=headers)
-        return self._session
+        self._client = ForumSession(token=token, timeout=timeout)
 
     async def _post(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """``data`` of a GraphQL answer; errors become ForumError or ForumUnavailable."""
@@ -368,9 +359,7 @@ class DecidimForum:
         return changes, newest.isoformat()
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        await self._client.close()
 
 
 class _GraphQLError(ForumError):

@@ -18,30 +18,45 @@ from core.ports import (
 )
 from core.sync.wire import change_from_wire
 
-__all__ = ["HttpForum"]
+__all__ = ["ForumSession", "HttpForum"]
 
 _RETRYABLE = {408, 409, 425, 429}
 PAGE = 100
 
 
-class HttpForum:
-    """One client session per process, opened on first use inside the running loop."""
+class ForumSession:
+    """The forum adapters' one aiohttp session per process (bearer token, JSON), opened on
+    first use inside the running loop."""
 
-    name = "http"
+    __slots__ = ("_session", "_timeout", "_token")
 
-    def __init__(self, *, base_url: str, token: str | None, timeout: float) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, *, token: str | None, timeout: float) -> None:
         self._token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
-    def _client(self) -> aiohttp.ClientSession:
+    def __call__(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             headers = {"Accept": "application/json", "User-Agent": "gongnon-sync/1"}
             if self._token:
                 headers["Authorization"] = f"Bearer {self._token}"
             self._session = aiohttp.ClientSession(timeout=self._timeout, headers=headers)
         return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+
+class HttpForum:
+    """The documented REST contract (docs/forum-openapi.yaml)."""
+
+    name = "http"
+
+    def __init__(self, *, base_url: str, token: str | None, timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = ForumSession(token=token, timeout=timeout)
 
     async def _call(
         self,
@@ -152,6 +167,4 @@ class HttpForum:
         return changes, (str(next_cursor) if next_cursor else cursor)
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        await self._client.close()
