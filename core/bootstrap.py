@@ -15,11 +15,13 @@ from core import handlers, notifications
 from core.adapters.db import Database, migrate
 from core.adapters.repository import claim_once
 from core.adapters.scheduler import Scheduler
+from core.adapters.search import SqlTextIndex
 from core.commands import Command, MarkUnreachable
 from core.config import Settings
 from core.delivery import DeliveryWorker, Outbound
 from core.messagebus import MessageBus
 from core.ports import Clock, Sender, StateStore, SystemClock
+from core.similarity import SimilarProposals
 from core.unit_of_work import UnitOfWork
 from core.views import Views
 
@@ -41,6 +43,7 @@ class Core:
     scheduler: Scheduler
     senders: dict[str, Sender] = field(default_factory=dict)
     outbound: Outbound = field(init=False)
+    similar: SimilarProposals = field(init=False)  # similar proposals: intake, lookup, officials
     workers: list[DeliveryWorker] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)  # feature services by name
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -48,6 +51,7 @@ class Core:
 
     def __post_init__(self) -> None:
         self.outbound = Outbound(self.senders, on_unreachable=self.mark_unreachable)
+        self.similar = SimilarProposals(index=SqlTextIndex(self.db))
 
     # --- use ---------------------------------------------------------------------
     async def execute(self, command: Command) -> Any:

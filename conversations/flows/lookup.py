@@ -19,7 +19,11 @@ async def _ask(ctx: Ctx) -> Reply:
 
 async def _results(ctx: Ctx) -> Reply:
     query = str(ctx.data.get("query", ""))
-    found = await ctx.core.views.search(query, limit=RESULTS)
+    # Likeness first (spacing-insensitive, core.similarity); words too short for it (a
+    # two-syllable "복지") or nothing alike: every word contained, newest first.
+    found = await ctx.core.similar.search(query, limit=RESULTS)
+    if not found:
+        found = await ctx.core.views.search(query, limit=RESULTS)
     if not found:
         return Reply(text=ctx.t("conv.lookup.nothing", query=query))
     lines = [ctx.t("conv.lookup.found", query=query)]

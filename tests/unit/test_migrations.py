@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from core.adapters.db import Database, migrate
-from core.adapters.schema import metadata
+from core.adapters.schema import include_name, metadata
 
 
 async def test_migrations_match_models(database_url: str) -> None:
@@ -16,7 +16,8 @@ async def test_migrations_match_models(database_url: str) -> None:
         await migrate(db)  # idempotent
 
         def diff(sync_conn):  # type: ignore[no-untyped-def]
-            ctx = MigrationContext.configure(sync_conn, opts={"compare_type": False})
+            opts = {"compare_type": False, "include_name": include_name}
+            ctx = MigrationContext.configure(sync_conn, opts=opts)
             return compare_metadata(ctx, metadata)
 
         async with db.engine.connect() as conn:
