@@ -22,16 +22,18 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import ResponseError
 
-from core.delivery import Claimed, Outbox
+from core.outbox import Leased, StreamQueue, WorkSource
 from core.ports import Clock
 
 __all__ = ["StreamSource", "redis_client"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=Leased)
 
 GROUP = "workers"
 URGENT_BELOW = 5  # priorities under this go to the urgent stream
@@ -53,13 +55,14 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class StreamSource:
-    """A ``WorkSource`` over Redis Streams (see the module docstring)."""
+class StreamSource(WorkSource[T]):
+    """A ``WorkSource`` over Redis Streams (see the module docstring), in front of any queue
+    that can mark rows as queued and take them back (``core.outbox.StreamQueue``)."""
 
     def __init__(
         self,
         redis: Any,
-        outbox: Outbox,
+        outbox: StreamQueue[T],
         *,
         channels: Callable[[], Sequence[str]],
         clock: Clock,
@@ -193,7 +196,7 @@ class StreamSource:
             tickets.update(self._tickets(name, reply[1]))
         return tickets
 
-    async def fetch(self, limit: int, *, wait: float) -> list[Claimed]:
+    async def fetch(self, limit: int, *, wait: float) -> list[T]:
         streams = self._streams()
         try:
             tickets = await self._read(streams, limit, wait)
@@ -205,7 +208,7 @@ class StreamSource:
             return []
         if not tickets:
             return []
-        items = await self.outbox.take(tickets, self.clock.now())
+        items = list(await self.outbox.take(tickets, self.clock.now()))
         taken = {item.id for item in items}
         stale = [ticket for row_id, ticket in tickets.items() if row_id not in taken]
         await self._ack(stale)  # sent, cancelled, or another worker's: nothing to do
@@ -242,5 +245,5 @@ class StreamSource:
                 pipe.xdel(stream, *ids)
             await pipe.execute()
 
-    async def done(self, items: Sequence[Claimed]) -> None:
+    async def done(self, items: Sequence[T]) -> None:
         await self._ack([item.ticket for item in items if item.ticket is not None])
