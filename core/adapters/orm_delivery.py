@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.adapters.orm import Base, utcnow
+from core.outbox.columns import LeaseColumns
 
 __all__ = ["Delivery"]
 
 
-class Delivery(Base):
+class Delivery(LeaseColumns, Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         Index("ix_deliveries_due", "status", "priority", "next_attempt_at", "id"),
@@ -29,14 +30,8 @@ class Delivery(Base):
     priority: Mapped[int] = mapped_column(Integer, default=5)  # lower goes first
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     push_id: Mapped[int | None] = mapped_column(Integer, default=None)
-    # pending → sending → sent | failed | unreachable | cancelled | opted_out;
-    # campaigns move unsent push rows pending ↔ held (see core.delivery)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
-    lease_until: Mapped[datetime | None] = mapped_column(default=None)
-    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
-    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # status (LeaseColumns): pending → sending → sent | failed | unreachable | cancelled |
+    # opted_out; campaigns move unsent push rows pending ↔ held (see core.delivery)
     message_ref: Mapped[str | None] = mapped_column(String(128), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.adapters.orm import Base, utcnow
+from core.outbox.columns import LeaseColumns
 
 __all__ = ["OfficialAudit", "OfficialOutbox", "OfficialPost"]
 
@@ -28,7 +29,7 @@ class OfficialPost(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class OfficialOutbox(Base):
+class OfficialOutbox(LeaseColumns, Base):
     """Work for the officials' board (post, update, reply, alert, digest), retried until done.
 
     Rows are written in the transaction that caused them; ``dedupe_key`` makes enqueueing
@@ -43,12 +44,6 @@ class OfficialOutbox(Base):
     kind: Mapped[str] = mapped_column(String(16))
     proposal_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
-    lease_until: Mapped[datetime | None] = mapped_column(default=None)
-    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
-    last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(default=None)
 

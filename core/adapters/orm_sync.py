@@ -9,11 +9,12 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.adapters.orm import Base, utcnow
+from core.outbox.columns import LeaseColumns
 
 __all__ = ["SyncCursor", "SyncOutbox"]
 
 
-class SyncOutbox(Base):
+class SyncOutbox(LeaseColumns, Base):
     """One citizen action waiting to reach the forum, written in the action's own transaction.
 
     Rows of one proposal go out strictly in ``id`` order; a relay holds a row with a lease.
@@ -33,12 +34,6 @@ class SyncOutbox(Base):
     ref_id: Mapped[int | None] = mapped_column(Integer, default=None)  # feedback id, person id
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
-    lease_until: Mapped[datetime | None] = mapped_column(default=None)
-    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
-    last_error: Mapped[str | None] = mapped_column(Text, default=None)
     forum_ref: Mapped[str | None] = mapped_column(String(128), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,18 +1,19 @@
 """Drains the officials' queue to the board: triage cards, their updates, thread replies,
-alerts and digests. Several workers (in one or many processes) never double a row: rows are
-claimed with a lease, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL."""
+alerts and digests. Several workers (in one or many processes) never double a row: the board
+outbox plugs into ``core.outbox`` (leased claims, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+one ``Backoff``, the shared polling loop) with its ordering, due time then id, and its
+dispatch by row kind, one row at a time (Slack paces posts per channel)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import update
 
 from core import charts
 from core.adapters.db import Database
@@ -22,14 +23,28 @@ from core.i18n import t
 from core.officials.digest import build_digest
 from core.officials.model import Alert, Board, Digest, PostRef
 from core.officials.repository import OfficialsRepository
+from core.outbox import Backoff, LeasedQueue, PollingLoop
 from core.ports import Clock, PermanentSendError, RetryLater, TransientSendError
 from core.views import Views
 
-__all__ = ["BoardWorker", "Claimed"]
+__all__ = ["BACKOFF", "QUEUE", "BoardWorker", "Claimed"]
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 WAIT_FOR_CARD = timedelta(seconds=2)
+BACKOFF = Backoff(base=2.0, cap=600.0)  # 2 s, 4 s … 10 min, jittered
+
+QUEUE = LeasedQueue(
+    OfficialOutbox,
+    order_by=lambda: (OfficialOutbox.next_attempt_at, OfficialOutbox.id),
+    returning=lambda: (
+        OfficialOutbox.id,
+        OfficialOutbox.kind,
+        OfficialOutbox.proposal_id,
+        OfficialOutbox.payload,
+        OfficialOutbox.attempts,
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +54,7 @@ class Claimed:
     proposal_id: int | None
     payload: dict[str, Any]
     attempts: int
+    ticket: Any = None  # no work source hands board rows over a stream
 
 
 class _Defer(Exception):
@@ -56,6 +72,7 @@ class BoardWorker:
         board: Board,
         max_attempts: int = 10,
         batch: int = 20,
+        backoff: Backoff = BACKOFF,
     ) -> None:
         self.db = db
         self.views = views
@@ -64,36 +81,33 @@ class BoardWorker:
         self.board = board
         self.max_attempts = max_attempts
         self.batch = batch
+        self.backoff = backoff
         self.name = f"board-{uuid.uuid4().hex[:8]}"
-        self._wake = asyncio.Event()
-        self._stopping = False
+        self.loop = PollingLoop(
+            name=f"board worker {self.name}", one_pass=self.run_once, renew=self._renew,
+            lease=LEASE,
+        )
 
     # --- loop --------------------------------------------------------------------
     def wake(self) -> None:
-        self._wake.set()
+        self.loop.wake()
 
     def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+        self.loop.stop()
 
     async def run(self, *, idle: float = 1.0) -> None:
-        while not self._stopping:
-            try:
-                count = await self.run_once()
-            except Exception:
-                log.exception("board worker %s: claim failed", self.name)
-                count = 0
-            if count == 0:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), idle)
-                except TimeoutError:
-                    pass
+        await self.loop.run(idle=idle)
 
     async def run_once(self) -> int:
         items = await self.claim()
         for item in items:  # one at a time: Slack paces posts per channel
-            await self.process(item)
+            self.loop.held.add(item.id)
+        try:
+            for item in items:
+                await self.process(item)
+                self.loop.held.discard(item.id)
+        finally:
+            self.loop.held.clear()
         return len(items)
 
     async def run_until_idle(self, *, rounds: int = 50) -> int:
@@ -108,56 +122,20 @@ class BoardWorker:
 
     # --- claiming ----------------------------------------------------------------
     async def claim(self) -> list[Claimed]:
-        now = self.clock.now()
         async with self.db.write() as session:
-            due = (
-                select(OfficialOutbox.id)
-                .where(
-                    or_(
-                        and_(
-                            OfficialOutbox.status == "pending",
-                            OfficialOutbox.next_attempt_at <= now,
-                        ),
-                        and_(OfficialOutbox.status == "sending", OfficialOutbox.lease_until < now),
-                    )
-                )
-                .order_by(OfficialOutbox.next_attempt_at, OfficialOutbox.id)
-                .limit(self.batch)
+            rows = await QUEUE.claim(
+                session, owner=self.name, now=self.clock.now(), lease=LEASE, limit=self.batch
             )
-            if self.db.dialect == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            ids = list((await session.execute(due)).scalars())
-            if not ids:
-                return []
-            rows = (
-                await session.execute(
-                    update(OfficialOutbox)
-                    .where(OfficialOutbox.id.in_(ids))
-                    .values(
-                        status="sending",
-                        lease_until=now + LEASE,
-                        lease_owner=self.name,
-                        attempts=OfficialOutbox.attempts + 1,
-                    )
-                    .returning(
-                        OfficialOutbox.id,
-                        OfficialOutbox.kind,
-                        OfficialOutbox.proposal_id,
-                        OfficialOutbox.payload,
-                        OfficialOutbox.attempts,
-                    )
-                )
-            ).all()
         rows.sort(key=lambda r: r.id)
         return [Claimed(r.id, r.kind, r.proposal_id, dict(r.payload), r.attempts) for r in rows]
 
+    async def _renew(self, ids: list[int]) -> None:
+        async with self.db.write() as session:
+            await QUEUE.renew(session, ids, owner=self.name, until=self.clock.now() + LEASE)
+
     async def _finish(self, item: Claimed, **values: Any) -> None:
         async with self.db.write() as session:
-            await session.execute(
-                update(OfficialOutbox)
-                .where(OfficialOutbox.id == item.id, OfficialOutbox.lease_owner == self.name)
-                .values(lease_until=None, lease_owner=None, **values)
-            )
+            await QUEUE.finish(session, item.id, owner=self.name, **values)
 
     # --- one row -----------------------------------------------------------------
     async def process(self, item: Claimed) -> str:
@@ -198,11 +176,10 @@ class BoardWorker:
                         item.attempts)
             await self._finish(item, status="failed", last_error=error)
             return "failed"
-        delay = min(600.0, 2.0 ** min(item.attempts, 9)) * (0.5 + random.random() / 2)  # noqa: S311
         await self._finish(
             item,
             status="pending",
-            next_attempt_at=self.clock.now() + timedelta(seconds=delay),
+            next_attempt_at=self.clock.now() + self.backoff.delay(item.attempts),
             last_error=error,
         )
         return "pending"

@@ -1,8 +1,10 @@
 """The relay: outbox rows to the forum in order per proposal, leased, backed off, dead-lettered.
 
-Each row is claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, one writer on SQLite)
-so two relays never send the same row at once; a relay that dies leaves its lease to run out and
-another one sends the row again with the same ``Idempotency-Key`` (the forum answers it once).
+The forum outbox plugs into ``core.outbox`` (leased claims with ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL and one writer on SQLite, leases renewed while held, one ``Backoff``, the shared
+polling loop) with its ordering and its dispatch. Two relays never send the same row at once;
+a relay that dies leaves its lease to run out and another one sends the row again with the
+same ``Idempotency-Key`` (the forum answers it once).
 Only the oldest unfinished row of a proposal is ever claimable, so a support or a comment waits
 behind its proposal's creation, and everything behind a dead row waits for ``gongnon sync retry``.
 """
@@ -11,36 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from core.adapters.db import Database
+from core.outbox import Backoff, PollingLoop
 from core.ports import Clock, ForumBackend, ForumError, ForumProposal, ForumUnavailable
 from core.sync.repository import Claimed, SyncRepository
 from core.unit_of_work import UnitOfWork
 
-__all__ = ["Backoff", "Relay"]
+__all__ = ["Relay"]
 
 log = logging.getLogger(__name__)
 
 DeadLetter = Callable[[Claimed, str, str], Awaitable[None]]  # (row, owner, error)
-
-
-class Backoff:
-    """Exponential backoff with jitter: ``base · 2^(n-1)``, capped, times a factor in [½, 1)."""
-
-    __slots__ = ("base", "cap", "_random")
-
-    def __init__(self, *, base: float, cap: float, rng: random.Random | None = None) -> None:
-        self.base = base
-        self.cap = cap
-        self._random = rng or random.Random()  # noqa: S311 - jitter, not security
-
-    def delay(self, attempts: int) -> timedelta:
-        raw = min(self.cap, self.base * 2 ** max(attempts - 1, 0))
-        return timedelta(seconds=raw * (0.5 + self._random.random() / 2))
 
 
 class _NotOnForum(ForumError):
@@ -70,8 +57,10 @@ class Relay:
         self.lease = timedelta(seconds=lease_seconds)
         self.batch = batch
         self.name = name or f"relay-{uuid.uuid4().hex[:10]}"
-        self._wake = asyncio.Event()
-        self._stopping = False
+        self.loop = PollingLoop(
+            name=f"sync relay {self.name}", one_pass=self.run_once, idle_for=self._idle_for,
+            renew=self._renew, lease=self.lease,
+        )
 
     # --- one pass ------------------------------------------------------------------
     async def claim(self) -> list[Claimed]:
@@ -81,7 +70,12 @@ class Relay:
                 now=self.clock.now(),
                 lease=self.lease,
                 batch=self.batch,
-                skip_locked=self.db.dialect == "postgresql",
+            )
+
+    async def _renew(self, ids: list[int]) -> None:
+        async with self.db.write() as session:
+            await SyncRepository(session).renew(
+                ids, owner=self.name, until=self.clock.now() + self.lease
             )
 
     async def _send(self, item: Claimed) -> str | None:
@@ -171,7 +165,11 @@ class Relay:
     async def run_once(self) -> int:
         items = await self.claim()
         if items:  # one row per proposal at most: different proposals go in parallel
-            await asyncio.gather(*(self.deliver(item) for item in items))
+            self.loop.held.update(item.id for item in items)
+            try:
+                await asyncio.gather(*(self.deliver(item) for item in items))
+            finally:
+                self.loop.held.difference_update(item.id for item in items)
         return len(items)
 
     async def drain(self, *, max_rounds: int = 1000) -> int:
@@ -195,24 +193,11 @@ class Relay:
 
     async def run(self, *, idle: float = 1.0) -> None:
         log.info("sync relay %s started", self.name)
-        while not self._stopping:
-            try:
-                count = await self.run_once()
-                pause = 0.0 if count else await self._idle_for(idle)
-            except Exception:
-                log.exception("sync relay %s: pass failed", self.name)
-                pause = idle
-            if pause > 0:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), pause)
-                except TimeoutError:
-                    pass
+        await self.loop.run(idle=idle)
         log.info("sync relay %s stopped", self.name)
 
     def wake(self) -> None:
-        self._wake.set()
+        self.loop.wake()
 
     def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+        self.loop.stop()

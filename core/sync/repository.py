@@ -6,17 +6,48 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from core.adapters.db import insert_for
 from core.adapters.orm import Proposal
 from core.adapters.orm_sync import SyncCursor, SyncOutbox
+from core.outbox import LeasedQueue
 
-__all__ = ["Claimed", "OutboxCounts", "SyncRepository"]
+__all__ = ["QUEUE", "Claimed", "OutboxCounts", "SyncRepository"]
 
 UNFINISHED = ("pending", "sending", "dead")  # an earlier row in one of these holds back later ones
+
+
+def _heads_only() -> list[Any]:
+    """Only the oldest unfinished row of each proposal may go: strict order per proposal."""
+    earlier = aliased(SyncOutbox)
+    return [
+        ~exists().where(
+            earlier.proposal_id == SyncOutbox.proposal_id,
+            earlier.id < SyncOutbox.id,
+            earlier.status.in_(UNFINISHED),
+        )
+    ]
+
+
+# The forum outbox's ordering plugged into the shared leased queue: by id, heads only.
+QUEUE = LeasedQueue(
+    SyncOutbox,
+    order_by=lambda: (SyncOutbox.id,),
+    eligible=_heads_only,
+    returning=lambda: (
+        SyncOutbox.id,
+        SyncOutbox.kind,
+        SyncOutbox.proposal_id,
+        SyncOutbox.tracking,
+        SyncOutbox.ref_id,
+        SyncOutbox.idempotency_key,
+        SyncOutbox.payload,
+        SyncOutbox.attempts,
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,54 +115,10 @@ class SyncRepository:
 
     # --- the relay -------------------------------------------------------------------
     async def claim(
-        self, *, owner: str, now: datetime, lease: timedelta, batch: int, skip_locked: bool
+        self, *, owner: str, now: datetime, lease: timedelta, batch: int
     ) -> list[Claimed]:
         """Due rows that head their proposal's queue, leased to ``owner`` (attempts + 1)."""
-        earlier = aliased(SyncOutbox)
-        blocked = exists().where(
-            earlier.proposal_id == SyncOutbox.proposal_id,
-            earlier.id < SyncOutbox.id,
-            earlier.status.in_(UNFINISHED),
-        )
-        due = (
-            select(SyncOutbox.id)
-            .where(
-                or_(
-                    and_(SyncOutbox.status == "pending", SyncOutbox.next_attempt_at <= now),
-                    and_(SyncOutbox.status == "sending", SyncOutbox.lease_until < now),
-                ),
-                ~blocked,
-            )
-            .order_by(SyncOutbox.id)
-            .limit(batch)
-        )
-        if skip_locked:
-            due = due.with_for_update(skip_locked=True, of=SyncOutbox)
-        ids = list((await self.session.execute(due)).scalars())
-        if not ids:
-            return []
-        rows = (
-            await self.session.execute(
-                update(SyncOutbox)
-                .where(SyncOutbox.id.in_(ids))
-                .values(
-                    status="sending",
-                    lease_owner=owner,
-                    lease_until=now + lease,
-                    attempts=SyncOutbox.attempts + 1,
-                )
-                .returning(
-                    SyncOutbox.id,
-                    SyncOutbox.kind,
-                    SyncOutbox.proposal_id,
-                    SyncOutbox.tracking,
-                    SyncOutbox.ref_id,
-                    SyncOutbox.idempotency_key,
-                    SyncOutbox.payload,
-                    SyncOutbox.attempts,
-                )
-            )
-        ).all()
+        rows = await QUEUE.claim(self.session, owner=owner, now=now, lease=lease, limit=batch)
         claimed = [
             Claimed(
                 id=r.id,
@@ -147,6 +134,9 @@ class SyncRepository:
         ]
         return sorted(claimed, key=lambda c: c.id)
 
+    async def renew(self, ids: list[int], *, owner: str, until: datetime) -> None:
+        await QUEUE.renew(self.session, ids, owner=owner, until=until)
+
     async def forum_id_of(self, proposal_id: int) -> str | None:
         return (
             await self.session.execute(
@@ -156,16 +146,7 @@ class SyncRepository:
 
     async def finish(self, row_id: int, *, owner: str, **values: Any) -> bool:
         """Record an outcome if ``owner`` still holds the lease; False when it was lost."""
-        result = await self.session.execute(
-            update(SyncOutbox)
-            .where(
-                SyncOutbox.id == row_id,
-                SyncOutbox.lease_owner == owner,
-                SyncOutbox.status == "sending",
-            )
-            .values(lease_owner=None, lease_until=None, **values)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return await QUEUE.finish(self.session, row_id, owner=owner, **values)
 
     async def next_due(self) -> datetime | None:
         return (

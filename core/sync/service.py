@@ -7,10 +7,11 @@ import logging
 from typing import Any
 
 from core.config import Settings
+from core.outbox import Backoff
 from core.ports import ForumBackend
 from core.sync.deadletter import DeadLetterOutbox
 from core.sync.inbound import CURSOR, Inbound
-from core.sync.relay import Backoff, Relay
+from core.sync.relay import Relay
 from core.sync.repository import Claimed, SyncRepository
 
 __all__ = ["SyncService", "build_backend"]
