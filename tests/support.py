@@ -1,10 +1,13 @@
-"""Test helpers: database URLs for SQLite and PostgreSQL, and a manual clock."""
+"""Test helpers: database URLs for SQLite and PostgreSQL, a manual clock, ``eventually``."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -61,3 +64,27 @@ class ManualClock:
 
     def advance(self, **delta: float) -> None:
         self.current += timedelta(**delta)
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]],
+    *,
+    within: float = 10.0,
+    every: float = 0.02,
+    what: str = "condition",
+) -> None:
+    """Poll ``condition`` (plain or async) until it is true; fail after ``within`` seconds.
+
+    The one "wait until" of the test suite: generous deadlines (a busy CI machine), short
+    polls, and the condition checked once more at the deadline before giving up.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not met within {within} s")
+        await asyncio.sleep(every)

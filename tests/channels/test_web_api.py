@@ -33,6 +33,7 @@ from core.messages import Choice, Image, Reply, ReplyKind
 from core.ports import Unreachable
 from core.unit_of_work import UnitOfWork
 from core.webchat import service
+from tests.support import eventually
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -421,12 +422,12 @@ class Stream:
 async def delivered(core: Core, token: str, *, up_to: int) -> None:
     """Wait until the server has recorded streaming up to ``up_to`` (it does so after writing)."""
     chat = service(core)
-    for _ in range(500):  # up to 10 s on a busy machine
+
+    async def recorded() -> bool:
         found = await chat.find_session(token)
-        if found is not None and found.delivered_up_to >= up_to:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the stream never recorded its progress: {found}")
+        return found is not None and found.delivered_up_to >= up_to
+
+    await eventually(recorded, what="the stream's recorded progress")
 
 
 def notice(text: str) -> Reply:

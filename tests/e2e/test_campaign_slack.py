@@ -4,7 +4,6 @@ updated in place, and the final results with the chart posted at close."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from core.campaigns import commands as c
 from tests.campaign_support import SURVEY_YAML, RecordingSender, citizen, drain
 from tests.channels.slack_harness import DIGEST, Harness, harness, slack_core, slack_settings
 from tests.fakes.slack_api import FakeSlack, slash_command, view_submission
-from tests.support import ManualClock
+from tests.support import ManualClock, eventually
 
 CAMPAIGNER = "UCAMPAIGN1"
 STRANGER = "USTRANGER9"
@@ -96,11 +95,13 @@ async def test_create_push_progress_and_results(h: Harness, clock: ManualClock) 
     await drain(core)
     assert len(sender.sent) == 3
     await service.tick()
-    for _ in range(100):  # the same message, edited in place, reaches 3/3 and the report
+
+    def reported() -> bool:  # the same message, edited in place, reaches 3/3 and the report
         updates = h.slack.calls_of("chat.update")
-        if updates and "결과 보고" in updates[-1]["text"]:
-            break
-        await asyncio.sleep(0.05)
+        return bool(updates) and "결과 보고" in updates[-1]["text"]
+
+    await eventually(reported, within=5, every=0.05)
+    updates = h.slack.calls_of("chat.update")
     assert "3/3" in updates[-1]["text"] and "발송 3" in updates[-1]["text"]
     assert len({(u["channel"], u["ts"]) for u in updates}) == 1  # one message, edited
 

@@ -20,7 +20,7 @@ from core.adapters.orm_delivery import Delivery
 from core.delivery import DeliveryRepository, Outgoing, push_report
 from core.messages import Reply, ReplyKind
 from tests.fakes.telegram_api import FakeTelegram, TelegramLimits
-from tests.support import fresh_pg_database, pg_base_url
+from tests.support import eventually, fresh_pg_database, pg_base_url
 
 pytestmark = pytest.mark.slow
 
@@ -107,14 +107,6 @@ async def _drain(proc: asyncio.subprocess.Process) -> None:
         pass
 
 
-async def _until(condition, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / 0.02)):
-        if await condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
-
-
 async def _in_flight(db: Database) -> set[str]:
     """Rows a dead worker held: sent or not, their outcome was never written."""
     async with db.read() as session:
@@ -131,12 +123,7 @@ async def _scenario(url: str, fake: FakeTelegram, tmp: Path, redis: str | None) 
         names = ["w1", "w2"] if redis else ["w1"]
         workers = [await _start(env, name) for name in names]
 
-        async def sent_at_least(n: int):  # type: ignore[no-untyped-def]
-            async def check() -> bool:
-                return fake.sent >= n
-            return check
-
-        await _until(await sent_at_least(RECIPIENTS // 3), 30)
+        await eventually(lambda: fake.sent >= RECIPIENTS // 3, within=30)
         victim = workers[0]
         victim.send_signal(signal.SIGKILL)
         await victim.wait()
@@ -148,7 +135,7 @@ async def _scenario(url: str, fake: FakeTelegram, tmp: Path, redis: str | None) 
                 report = await push_report(session, PUSH_ID)
             return report["sent"] == RECIPIENTS
 
-        await _until(finished, 40)
+        await eventually(finished, within=40)
         for proc in workers:
             proc.send_signal(signal.SIGTERM)
         for proc in workers:

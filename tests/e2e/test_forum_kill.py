@@ -20,7 +20,7 @@ from core.bootstrap import Core, bootstrap
 from core.domain.model import ProposalStatus
 from tests.conftest import make_settings
 from tests.fakes.forum import FakeForum
-from tests.support import PG_ENV, fresh_pg_database, pg_base_url
+from tests.support import PG_ENV, eventually, fresh_pg_database, pg_base_url
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "forum-token"
@@ -55,14 +55,6 @@ def relay_process(url: str, forum: FakeForum, tmp_path: Path) -> subprocess.Pope
         [sys.executable, "-m", "bots.cli", "sync", "run", "--idle", "0.1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
-
-
-async def until(predicate, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 async def person(core: Core, name: str) -> int:
@@ -116,7 +108,7 @@ async def test_kill_9_of_the_relay_mid_sync_loses_and_duplicates_nothing(
         async def drained() -> bool:
             return (await core.extras["sync"].status())["outbox_depth"] == 0
 
-        await until(drained, 30)
+        await eventually(drained, within=30, every=0.05)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
 

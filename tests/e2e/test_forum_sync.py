@@ -23,7 +23,7 @@ from core.domain.model import ProposalStatus
 from core.events import SyncDeadLettered
 from tests.conftest import make_settings
 from tests.fakes.forum import FakeForum
-from tests.support import ManualClock
+from tests.support import ManualClock, eventually
 
 SECRET = "whsec-test-0123456789"
 TOKEN = "forum-token"
@@ -358,10 +358,7 @@ async def test_the_chat_never_waits_on_the_forum(
         )
         assert first != second
         forum.release.set()
-        for _ in range(100):
-            if len(forum.writes) == 3:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: len(forum.writes) == 3, within=5, every=0.05)
         assert sorted(op for op, _, _ in forum.writes) == ["create", "create", "feedback"]
     finally:
         await core.stop()

@@ -8,10 +8,8 @@ the fake Bot API, the real Slack route and Bolt against the fake Slack API.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ from tests.channels.slack_harness import (
 )
 from tests.fakes.slack_api import FakeSlack, block_actions, sign, view_submission
 from tests.fakes.telegram_api import FakeTelegram
-from tests.support import ManualClock
+from tests.support import ManualClock, eventually
 
 FOLLOWER_CHAT = 777001
 
@@ -48,14 +46,6 @@ def status_values(status: str, reason: str) -> dict[str, Any]:
         "reason": {"value": {"type": "plain_text_input", "value": reason}},
         "expected_date": {"value": {"type": "datepicker", "selected_date": None}},
     }
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 class RecordingSender:

@@ -11,7 +11,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,19 +28,12 @@ from core.commands import ChangeStatus
 from core.domain.model import ProposalStatus
 from tests.conftest import make_settings
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
+from tests.support import eventually
 
 SECRET = "e2e-Secret_token-42"  # noqa: S105 - test value
 HOOK = "https://gongnon.example/telegram/webhook"
 TRACKING_RE = re.compile(r"P-\d{4}-\d{6}")
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00JFIF" + bytes(range(200))
-
-
-async def eventually(check: Callable[[], bool], *, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 @asynccontextmanager

@@ -24,7 +24,7 @@ from core.ports import (
     Unreachable,
 )
 from core.ratelimit import MemoryRateLimiter, Pacer
-from tests.support import ManualClock
+from tests.support import ManualClock, eventually
 
 
 class ScriptedSender:
@@ -105,14 +105,6 @@ def worker(core: Core, sender: ScriptedSender, **kw: object) -> DeliveryWorker:
         on_unreachable=core.mark_unreachable,
         **kw,  # type: ignore[arg-type]
     )
-
-
-async def eventually(condition, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 async def report(core: Core, push_id: int) -> dict[str, int]:
@@ -362,10 +354,10 @@ async def test_run_sends_everyone_once_and_stops_cleanly(core: Core) -> None:
     pacer = Pacer(MemoryRateLimiter(), limits_of=lambda _c: sender.limits)
     w = worker(core, sender, pacer=pacer, concurrency=16, batch=50)
     task = asyncio.create_task(w.run(idle=0.05))
-    for _ in range(500):
-        if (await report(core, 1))["sent"] == 300:
-            break
-        await asyncio.sleep(0.02)
+    async def all_sent() -> bool:
+        return (await report(core, 1))["sent"] == 300
+
+    await eventually(all_sent)
     w.stop()
     await task
     assert sorted(int(a) for a, _ in sender.sent) == list(range(1, 301))
