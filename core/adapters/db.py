@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import (
 __all__ = ["Database", "insert_for", "migrate"]
 
 log = logging.getLogger(__name__)
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+# Inside the package (with alembic.ini and script.py.mako as package data): a wheel can migrate.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -129,7 +130,7 @@ def _upgrade(connection: Connection) -> None:
     from alembic import command
     from alembic.config import Config
 
-    cfg = Config()
+    cfg = Config(str(MIGRATIONS / "alembic.ini"))
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "head")
