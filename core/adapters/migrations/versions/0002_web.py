@@ -60,9 +60,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_uploads")),
     )
     with op.batch_alter_table("web_uploads", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_web_uploads_session_id"), ["session_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_web_uploads_session_id"), ["session_id"], unique=False)
 
 
 def downgrade() -> None:
