@@ -6,7 +6,9 @@ channel and ties their lifetimes to the server's (``cleanup_ctx``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,12 +17,13 @@ from aiohttp import web
 from core.bootstrap import Core, bootstrap
 from core.config import Settings
 
-__all__ = ["CORE", "ENGINE", "create_app", "serve"]
+__all__ = ["CORE", "ENGINE", "GUARD", "create_app", "serve"]
 
 log = logging.getLogger(__name__)
 
 CORE: web.AppKey[Core] = web.AppKey("core", Core)
 ENGINE: web.AppKey[Any] = web.AppKey("engine", object)
+GUARD: web.AppKey[Any] = web.AppKey("connection_guard", object)  # set by serve()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -49,6 +52,9 @@ async def healthz(request: web.Request) -> web.Response:
             status = "degraded"
         if isinstance(result, dict) and result.get("status") == "down":
             status = "down"
+    guard = request.app.get(GUARD)
+    if guard is not None:
+        checks["connections"] = guard.stats()
     code = 503 if status == "down" else 200
     return web.json_response(
         {"status": status, "versions": versions, "checks": checks}, status=code
@@ -118,10 +124,43 @@ def _mounts(settings: Settings) -> list[Any]:
 
 
 def serve(settings: Settings) -> None:
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=lambda *_: None,
-        access_log=None,
+    """Run the server until SIGINT/SIGTERM, behind the connection guard (``bots.guard``)."""
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    from bots.guard import ConnectionGuard, GuardedSite, descriptor_budget, networks
+
+    budget = descriptor_budget(
+        reserve=settings.web_fd_reserve, streams_max=settings.web_streams_max
     )
+    guard = ConnectionGuard(
+        max_connections=budget.connections,
+        per_address=settings.web_connections_per_address,
+        trusted=networks(settings.trusted_proxies),
+    )
+    log.info(
+        "descriptors: ulimit -n %d; connections at most %d, event streams at most %d",
+        budget.nofile, budget.connections, budget.streams,
+    )
+    app = create_app(settings)
+    app[GUARD] = guard
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        # Runs from the moment a connection opens until its request's headers are complete,
+        # and between requests: slow or idle clients let go of their descriptor.
+        keepalive_timeout=settings.web_header_timeout_seconds,
+        shutdown_timeout=15.0,
+        handle_signals=False,
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signame in ("SIGINT", "SIGTERM"):
+        loop.add_signal_handler(getattr(signal, signame), stop.set)
+    try:
+        await GuardedSite(runner, settings.host, settings.port, guard=guard).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -75,7 +75,7 @@ def error_text(err: DomainError, locale: str) -> str:
         key = f"conv.invalid.{err.field}.{err.code}"
         if key in catalog("ko"):
             return t(key, locale, **err.params)
-    return t(err.key, locale, **err.params)
+    return t(err.key, locale, **err.params_for(locale))
 
 
 class Engine:
@@ -125,6 +125,16 @@ class Engine:
     @property
     def flows(self) -> dict[str, Flow]:
         return dict(self._flows)
+
+    async def accepts_photo(self, channel: str, user_id: str) -> bool:
+        """Whether this person's conversation is at a step that takes a photo (an upload that
+        nothing asked for is refused before it is read)."""
+        state = await self.core.state.get(StateKey(channel, user_id))
+        if not state or state.get("resume") or state.get("v") != STATE_VERSION:
+            return False
+        flow = self._flows.get(str(state.get("flow")))
+        step = flow.steps.get(str(state.get("step"))) if flow else None
+        return step is not None and step.on_photo is not None
 
     # --- one turn ----------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> list[Reply]:

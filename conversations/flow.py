@@ -141,6 +141,16 @@ class Ctx:
         """The current flow's own data (JSON values only): kept until the flow ends."""
         return self.state.setdefault("data", {})
 
+    async def execute(self, command: Any) -> Any:
+        """Run ``command`` on this person's behalf: their limits apply first (``core.limits``;
+        a refusal is a ``DomainError`` the engine explains, keeping the draft)."""
+        from core.limits import limits_of
+
+        limits = limits_of(self.core)
+        if limits is not None:
+            await limits.check(command)
+        return await self.core.execute(command)
+
     # --- saying and going ----------------------------------------------------------
     def t(self, key: str, **params: Any) -> str:
         return t(key, self.locale, **params)

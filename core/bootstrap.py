@@ -164,6 +164,7 @@ def _features() -> list[Any]:
 
     names = [
         # one line per feature module; each exposes install(core) -> None
+        "core.limits",
         "core.webchat",
         "core.sync",
         "core.officials",

@@ -67,6 +67,24 @@ class Settings(BaseSettings):
     web_sse_poll_seconds: float = Field(default=5.0, gt=0)  # also see other processes' pushes
     web_upload_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
+    # --- limits against abuse (see core/limits.py and bots/web/guard.py) ---------------
+    trusted_proxies: CsvList = Field(default_factory=list)  # X-Forwarded-For only from these
+    web_streams_per_session: int = Field(default=3, ge=1)  # open event streams of one session
+    web_streams_per_address: int = Field(default=12, ge=1)  # …from one client address
+    web_streams_max: int = Field(default=400, ge=1)  # …in all (also sized under `ulimit -n`)
+    web_connections_per_address: int = Field(default=64, ge=1)  # direct (not via a proxy)
+    web_fd_reserve: int = Field(default=160, ge=16)  # descriptors kept for everything else
+    web_header_timeout_seconds: float = Field(default=10.0, gt=0)  # slow headers are dropped
+    web_body_timeout_seconds: float = Field(default=30.0, gt=0)  # slow bodies are dropped
+    web_sessions_per_address_per_minute: int = Field(default=10, ge=1)
+    web_sessions_per_address_per_hour: int = Field(default=60, ge=1)
+    web_upload_max_pixels: int = Field(default=40_000_000, ge=10_000)  # width × height
+    web_upload_quota_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)  # per person
+    web_upload_quota_files: int = Field(default=20, ge=1)  # per person
+    web_draft_upload_retention_days: int = Field(default=7, ge=1)  # photos never submitted
+    proposals_per_day: int = Field(default=5, ge=1)  # per person
+    comments_per_minute: int = Field(default=5, ge=1)  # feedback per person
+
     # --- Telegram ------------------------------------------------------------------
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
@@ -113,9 +131,9 @@ class Settings(BaseSettings):
     # /healthz says "degraded" once the oldest pending row is older than this
     sync_degraded_after_seconds: int = Field(default=900, ge=1)
 
-    _split_lists = field_validator("slack_officials", "slack_campaigners", mode="before")(
-        _split_csv
-    )
+    _split_lists = field_validator(
+        "slack_officials", "slack_campaigners", "trusted_proxies", mode="before"
+    )(_split_csv)
     _split_map = field_validator("slack_digest_routes", mode="before")(_split_routes)
 
     @field_validator("timezone")
@@ -125,6 +143,18 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or network: {item!r}") from exc
         return value
 
     @field_validator("telegram_webhook_secret")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import secrets
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,7 +53,8 @@ class UnknownAddress(LookupError):
 
 
 class UploadRejected(ValueError):
-    """An upload is too big or not a picture; ``code`` is ``too_large`` or ``bad_type``."""
+    """An upload we do not keep; ``code`` is ``too_large``, ``bad_type``, ``too_many_pixels``
+    or ``quota`` (the person's photos already fill their share)."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -105,6 +108,57 @@ def sniff_image(data: bytes) -> tuple[str, str] | None:
     return None
 
 
+_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"),
+            "WEBP": ("image/webp", "webp")}
+
+
+def reencode(data: bytes, *, max_pixels: int) -> tuple[bytes, str, str]:
+    """A fresh copy of a JPEG, PNG or WebP picture: (bytes, content type, extension).
+
+    Pillow reads the header first (``Image.open`` is lazy), so a picture of more than
+    ``max_pixels`` is refused before anything is decoded (decompression bombs); Pillow's own
+    ``MAX_IMAGE_PIXELS`` check is an error here too. The copy is saved without EXIF (GPS,
+    camera, time), XMP, ICC or text chunks; the EXIF orientation is applied first so the
+    photo still stands the right way up. Raises ``UploadRejected``.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                kind = _FORMATS.get(str(img.format))
+                if kind is None:
+                    raise UploadRejected("bad_type")
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise UploadRejected("too_many_pixels")
+                img.seek(0)  # an animation keeps its first frame
+                img.load()
+                picture = ImageOps.exif_transpose(img)
+                out = io.BytesIO()
+                if img.format == "JPEG":
+                    if picture.mode not in ("RGB", "L"):
+                        picture = picture.convert("RGB")
+                    picture.save(out, format="JPEG", quality=85, optimize=True)
+                elif img.format == "PNG":
+                    if picture.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+                        picture = picture.convert("RGBA")
+                    picture.save(out, format="PNG", optimize=True)
+                else:
+                    if picture.mode not in ("RGB", "RGBA"):
+                        picture = picture.convert("RGBA")
+                    picture.save(out, format="WEBP", quality=85)
+    except UploadRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UploadRejected("too_many_pixels") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UploadRejected("bad_type") from exc
+    content_type, ext = kind
+    return out.getvalue(), content_type, ext
+
+
 class _Waiters:
     """In-process wake-ups for open event streams, one set of events per inbox address."""
 
@@ -154,6 +208,10 @@ class WebChat:
         retention: timedelta = timedelta(days=30),
         upload_dir: Path,
         upload_max_bytes: int = 5 * 1024 * 1024,
+        upload_max_pixels: int = 40_000_000,
+        upload_quota_bytes: int = 25 * 1024 * 1024,
+        upload_quota_files: int = 20,
+        draft_upload_retention: timedelta = timedelta(days=7),
     ) -> None:
         self.db = db
         self.clock = clock
@@ -162,7 +220,12 @@ class WebChat:
         self.retention = retention
         self.upload_dir = upload_dir
         self.upload_max_bytes = upload_max_bytes
+        self.upload_max_pixels = upload_max_pixels
+        self.upload_quota_bytes = upload_quota_bytes
+        self.upload_quota_files = upload_quota_files
+        self.draft_upload_retention = draft_upload_retention
         self._waiters = _Waiters()
+        self._encoding = asyncio.Semaphore(2)  # re-encodes at once (CPU-bound, in threads)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, db: Database, clock: Clock) -> WebChat:
@@ -174,6 +237,10 @@ class WebChat:
             retention=timedelta(days=settings.web_inbox_retention_days),
             upload_dir=settings.data_dir / "uploads" / "web",
             upload_max_bytes=settings.web_upload_max_bytes,
+            upload_max_pixels=settings.web_upload_max_pixels,
+            upload_quota_bytes=settings.web_upload_quota_bytes,
+            upload_quota_files=settings.web_upload_quota_files,
+            draft_upload_retention=timedelta(days=settings.web_draft_upload_retention_days),
         )
 
     # --- sessions ------------------------------------------------------------------
@@ -294,17 +361,39 @@ class WebChat:
         return self._waiters.open_streams()
 
     # --- uploads -------------------------------------------------------------------
+    async def upload_usage(self, session_id: str) -> tuple[int, int]:
+        """(files, bytes) a session's uploads hold now."""
+        async with self.db.read() as session:
+            files, size = (
+                await session.execute(
+                    select(func.count(), func.coalesce(func.sum(WebUpload.size), 0)).where(
+                        WebUpload.session_id == session_id
+                    )
+                )
+            ).one()
+        return int(files), int(size)
+
+    async def check_quota(self, session_id: str, incoming: int = 0) -> None:
+        """Raise ``UploadRejected("quota")`` when the session's photos fill its share."""
+        files, size = await self.upload_usage(session_id)
+        if files >= self.upload_quota_files or size + incoming > self.upload_quota_bytes:
+            raise UploadRejected("quota")
+
     async def save_upload(self, web_session: WebSession, data: bytes) -> str:
-        """Store a picture; returns its reference ``web:<id>``. Raises ``UploadRejected``."""
+        """Keep a re-encoded copy of a picture (never the original: no EXIF/GPS); returns its
+        reference ``web:<id>``. Raises ``UploadRejected``."""
         if len(data) > self.upload_max_bytes:
             raise UploadRejected("too_large")
-        kind = sniff_image(data)
-        if kind is None:
+        if sniff_image(data) is None:
             raise UploadRejected("bad_type")
-        content_type, ext = kind
+        async with self._encoding:
+            clean, content_type, ext = await asyncio.to_thread(
+                reencode, data, max_pixels=self.upload_max_pixels
+            )
+        await self.check_quota(web_session.id, len(clean))
         upload_id = secrets.token_hex(16)
         path = self.upload_dir / f"{upload_id}.{ext}"
-        await asyncio.to_thread(self._write_file, path, data)
+        await asyncio.to_thread(self._write_file, path, clean)
         try:
             async with self.db.write() as session:
                 session.add(
@@ -312,7 +401,7 @@ class WebChat:
                         id=upload_id,
                         session_id=web_session.id,
                         content_type=content_type,
-                        size=len(data),
+                        size=len(clean),
                         created_at=self.clock.now(),
                     )
                 )
@@ -320,6 +409,21 @@ class WebChat:
             path.unlink(missing_ok=True)
             raise
         return f"{CHANNEL}:{upload_id}"
+
+    def upload_path(self, upload_id: str, content_type: str) -> Path:
+        ext = next(e for _, _, ct, e in IMAGE_TYPES if ct == content_type)
+        return self.upload_dir / f"{upload_id}.{ext}"
+
+    async def delete_uploads(self, rows: list[tuple[str, str]]) -> int:
+        """Delete uploads ``(id, content type)``: the files first, then their rows."""
+        if not rows:
+            return 0
+        await asyncio.to_thread(
+            lambda: [self.upload_path(i, ct).unlink(missing_ok=True) for i, ct in rows]
+        )
+        async with self.db.write() as session:
+            await session.execute(delete(WebUpload).where(WebUpload.id.in_([i for i, _ in rows])))
+        return len(rows)
 
     @staticmethod
     def _write_file(path: Path, data: bytes) -> None:
@@ -337,20 +441,9 @@ class WebChat:
             row = await session.get(WebUpload, upload_id)
             if row is None:
                 return None
-            ext = next(e for _, _, ct, e in IMAGE_TYPES if ct == row.content_type)
-            return self.upload_dir / f"{row.id}.{ext}", row.content_type, row.session_id
+            return self.upload_path(row.id, row.content_type), row.content_type, row.session_id
 
     # --- housekeeping --------------------------------------------------------------
-    async def purge(self) -> dict[str, int]:
-        """Drop inbox items past retention. (Sessions stay: a returning browser finds its
-        proposals; an expired one is refused by ``find_session``.)"""
-        now = self.clock.now()
-        async with self.db.write() as session:
-            items = await session.execute(
-                delete(WebInboxItem).where(WebInboxItem.created_at < now - self.retention)
-            )
-        return {"inbox": int(items.rowcount or 0)}  # type: ignore[attr-defined]
-
     async def stats(self) -> dict[str, Any]:
         async with self.db.read() as session:
             sessions = (
@@ -368,16 +461,13 @@ class WebChat:
 
 
 def install(core: Core) -> None:
-    """Expose the service as ``core.extras["webchat"]`` and purge old inbox items daily."""
+    """Expose the service as ``core.extras["webchat"]``; its purge job is ``core.web_retention``."""
     chat = WebChat.from_settings(core.settings, db=core.db, clock=core.clock)
     core.extras["webchat"] = chat
     core.extras.setdefault("health", {})["webchat"] = chat.stats
+    from core import web_retention
 
-    async def purge() -> None:
-        if await core.once(f"webchat:purge:{core.clock.now():%Y-%m-%d}"):
-            await chat.purge()
-
-    core.scheduler.cron("webchat-purge", purge, hour=4, minute=10)
+    web_retention.install(core, chat)
 
 
 def service(core: Core) -> WebChat:

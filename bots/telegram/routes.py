@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
@@ -32,7 +33,7 @@ from core.config import Settings
 from core.i18n import normalise_locale, t
 from core.messages import Reply
 
-__all__ = ["SECRET_HEADER", "TELEGRAM", "TelegramMount"]
+__all__ = ["SECRET_HEADER", "TELEGRAM", "TelegramMount", "webhook_secret"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,22 @@ POLL_TIMEOUT = 25
 STOP_GRACE = 20.0
 
 
+def webhook_secret(settings: Settings) -> str | None:
+    """The secret Telegram must send with every webhook update.
+
+    ``GONGNON_TELEGRAM_WEBHOOK_SECRET`` when set; otherwise one derived from the bot token
+    (HMAC-SHA256, 64 hex characters): unguessable without the token, and the same in every
+    process and after a restart, so several ``gongnon serve`` behind one URL agree on it.
+    None without a token.
+    """
+    if settings.telegram_webhook_secret is not None:
+        return settings.telegram_webhook_secret.get_secret_value()
+    if settings.telegram_token is None:
+        return None
+    token = settings.telegram_token.get_secret_value().encode()
+    return hmac.new(token, b"gongnon telegram webhook secret", hashlib.sha256).hexdigest()
+
+
 def _json_error(status: int, error: str) -> web.Response:
     return web.json_response({"ok": False, "error": error}, status=status)
 
@@ -53,10 +70,11 @@ class TelegramMount:
     """Telegram in the shared aiohttp server.
 
     Webhook mode (``GONGNON_TELEGRAM_WEBHOOK_URL`` set): ``POST /telegram/webhook`` checks the
-    secret header, answers 200 at once and processes after the answer; ``setWebhook`` is called
-    on start with the secret. Polling mode: a ``getUpdates`` loop that confirms an offset only
-    after the batch is processed and confirms it once more on stop, so a restart neither loses
-    nor repeats updates. Every update id is claimed once (``core.state``) against redeliveries.
+    secret header (configured, or derived from the token: see ``webhook_secret``), answers 200
+    at once and processes after the answer; ``setWebhook`` is called on start with the secret.
+    Polling mode: a ``getUpdates`` loop that confirms an offset only after the batch is
+    processed and confirms it once more on stop, so a restart neither loses nor repeats updates.
+    Every update id is claimed once (``core.state``) against redeliveries.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -74,6 +92,7 @@ class TelegramMount:
         self._chat_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
         self._poller: asyncio.Task[None] | None = None
         self._offset: int | None = None
+        self._secret = webhook_secret(settings)
 
     def __repr__(self) -> str:
         return f"TelegramMount(webhook={self.webhook_mode})"
@@ -101,8 +120,6 @@ class TelegramMount:
             default_locale=self.settings.default_locale,
         )
         core.register_sender(self.sender)  # before core.start(): the delivery worker needs it
-        if self.webhook_mode and self.settings.telegram_webhook_secret is None:
-            log.warning("telegram webhook has no GONGNON_TELEGRAM_WEBHOOK_SECRET: anyone can post")
         try:
             await application.initialize()  # getMe: a wrong token stops start-up here
         except InvalidToken:
@@ -123,10 +140,9 @@ class TelegramMount:
         except TelegramError as exc:
             log.warning("telegram setMyCommands failed: %s", type(exc).__name__)
         if self.webhook_mode:
-            secret = self.settings.telegram_webhook_secret
             await bot.set_webhook(
                 url=str(self.settings.telegram_webhook_url),
-                secret_token=secret.get_secret_value() if secret else None,
+                secret_token=self._secret,  # always one: generated when not configured
                 allowed_updates=list(ALLOWED_UPDATES),
             )
 
@@ -152,14 +168,14 @@ class TelegramMount:
 
     # --- webhook ---------------------------------------------------------------------
     async def webhook(self, request: web.Request) -> web.Response:
-        secret = self.settings.telegram_webhook_secret
-        if secret is not None:
-            given = request.headers.get(SECRET_HEADER)
-            if given is None:
-                return _json_error(401, "missing secret token")
-            expected = secret.get_secret_value().encode()
-            if not hmac.compare_digest(given.encode("utf-8", "replace"), expected):
-                return _json_error(403, "wrong secret token")
+        # Never an update without the secret: one is generated when none is configured.
+        if self._secret is None:
+            return _json_error(403, "no secret token")
+        given = request.headers.get(SECRET_HEADER)
+        if given is None:
+            return _json_error(401, "missing secret token")
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), self._secret.encode()):
+            return _json_error(403, "wrong secret token")
         if not self._ready.is_set() or self._stopping.is_set():
             return _json_error(503, "not ready")
         try:

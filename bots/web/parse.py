@@ -32,13 +32,19 @@ _COMMAND_RE = re.compile(r"^/([A-Za-z_]{1,32})(?:\s+(\S.*))?$", re.DOTALL)
 
 
 class BadInput(ValueError):
-    """A request we cannot take. ``key`` is ``web.error.<code>``; ``status`` the HTTP status."""
+    """A request we cannot take. ``key`` is ``web.error.<code>``; ``status`` the HTTP status;
+    ``retry_after`` (seconds) becomes a ``Retry-After`` header."""
 
-    def __init__(self, code: str, *, status: int = 400, **params: object) -> None:
+    def __init__(
+        self, code: str, *, status: int = 400, retry_after: float | None = None,
+        **params: object,
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.status = status
         self.params = params
+        # 429/503: whole seconds for the Retry-After header (at least 1)
+        self.retry_after = None if retry_after is None else max(1, math.ceil(retry_after))
 
     @property
     def key(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from bots.guard import client_address, descriptor_budget, networks
 from bots.web.parse import (
     BadInput,
     clean_text,
@@ -23,10 +24,12 @@ from bots.web.parse import (
 )
 from bots.web.render import error_body, render_replies, sse_event
 from bots.web.sender import WebSender
+from bots.web.streams import StreamCaps, StreamsFull
 from conversations.incoming import Command, Inbound, Incoming, Photo, Picked
 from core.config import Settings
 from core.domain.errors import DomainError
 from core.i18n import LOCALES, catalog, normalise_locale, t
+from core.limits import limits_of
 from core.webchat import CHANNEL, UploadRejected, WebChat, WebSession, service
 
 __all__ = ["WebMount"]
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 JSON_MAX = 256 * 1024
 RETRY_MS = 3000
+SESSION_HEADER = "X-Gongnon-Session"  # the upload's session, read before its body
 LOCALE: web.RequestKey[str] = web.RequestKey("webchat_locale", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -72,6 +76,16 @@ class WebMount:
         self._chat: WebChat | None = None
         self._engine: Any = None
         self._template: str | None = None
+        self.trusted = networks(settings.trusted_proxies)
+        budget = descriptor_budget(
+            reserve=settings.web_fd_reserve, streams_max=settings.web_streams_max
+        )
+        self.streams = StreamCaps(
+            per_session=settings.web_streams_per_session,
+            per_address=settings.web_streams_per_address,
+            total=budget.streams,
+        )
+        self._core: Any = None
 
     def __repr__(self) -> str:
         return "WebMount()"
@@ -90,7 +104,9 @@ class WebMount:
     async def start(self, app: web.Application, core: Any, engine: Any) -> None:
         self._chat = service(core)
         self._engine = engine
+        self._core = core
         core.register_sender(WebSender(chat=self._chat))
+        core.extras.setdefault("health", {})["webstreams"] = self._stream_stats
 
     async def stop(self, app: web.Application) -> None:
         if self._chat is not None:
@@ -98,6 +114,9 @@ class WebMount:
 
     async def _on_shutdown(self, app: web.Application) -> None:
         await self.stop(app)  # open streams end before the server waits for handlers
+
+    async def _stream_stats(self) -> dict[str, Any]:
+        return {"status": "ok", **self.streams.stats()}
 
     @property
     def chat(self) -> WebChat:
@@ -112,9 +131,13 @@ class WebMount:
                 return await handler(request)
             except BadInput as exc:
                 text = t(exc.key, self._locale(request), **exc.params)
-                return self._error(request, exc.code, text, exc.status)
+                response = self._error(request, exc.code, text, exc.status)
+                if exc.retry_after is not None:
+                    response.headers["Retry-After"] = str(exc.retry_after)
+                return response
             except DomainError as exc:
-                text = t(exc.key, self._locale(request), **exc.params)
+                locale = self._locale(request)
+                text = t(exc.key, locale, **exc.params_for(locale))
                 return self._error(request, "rejected", text, 422)
             except web.HTTPException:
                 raise
@@ -142,7 +165,7 @@ class WebMount:
     async def _json(self, request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
         if request.content_length is not None and request.content_length > JSON_MAX:
             raise BadInput("too_long", status=413, max=JSON_MAX, length=request.content_length)
-        raw = await request.read()
+        raw = await self._timed(request.read())
         if len(raw) > JSON_MAX:
             raise BadInput("too_long", status=413, max=JSON_MAX, length=len(raw))
         data = parse_json(raw, allow_empty=allow_empty)
@@ -150,6 +173,14 @@ class WebMount:
         if isinstance(locale, str) and locale in LOCALES:
             request[LOCALE] = locale
         return data
+
+    async def _timed(self, read: Awaitable[Any]) -> Any:
+        """A body read that a slow client cannot stretch past ``web_body_timeout_seconds``."""
+        try:
+            async with asyncio.timeout(self.settings.web_body_timeout_seconds):
+                return await read
+        except TimeoutError:
+            raise BadInput("slow_body", status=408) from None
 
     async def _session_for(self, request: web.Request, token: str | None) -> WebSession:
         if not token:
@@ -197,6 +228,12 @@ class WebMount:
             web_session = await self._session_for(request, token)
         else:
             hint = locale or self._locale(request)
+            limits = limits_of(self._core)
+            if limits is not None:
+                wait = await limits.new_session(client_address(request, self.trusted))
+                if wait > 0:
+                    request[LOCALE] = normalise_locale(hint, self.settings.default_locale)
+                    raise BadInput("too_many_sessions", status=429, retry_after=wait)
             token, web_session = await self.chat.open_session(locale=hint)
             request[LOCALE] = web_session.locale
         replies: list[dict[str, Any]] = []
@@ -223,33 +260,60 @@ class WebMount:
         return _json_response({"replies": replies}, headers=API_HEADERS)
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
-        """A photo (multipart: ``session``, ``file``, optional ``caption``) for the conversation."""
+        """A photo (multipart: ``file``, optional ``caption``) for the conversation.
+
+        Nothing of the body is read before the session (``X-Gongnon-Session``; or a first
+        ``session`` part, for older pages) is known, the conversation is at a step that asks for
+        a photo (else 409) and the person's quota has room; the size is checked while the file
+        streams in. Only a re-encoded copy is kept (``WebChat.save_upload``).
+        """
         if not request.content_type.startswith("multipart/"):
             raise BadInput("upload_missing")
         limit = self.chat.upload_max_bytes
+        max_mb = round(limit / 1024 / 1024, 1)
+        reader = await request.multipart()
+        token = request.headers.get(SESSION_HEADER)
+        if token is None:
+            first = await self._timed(reader.next())
+            if not isinstance(first, BodyPartReader) or first.name != "session":
+                raise BadInput("missing_session")
+            token = (await self._timed(self._read_capped(first, 300))).decode("utf-8", "replace")
+        web_session = await self._session_for(request, token)
+        await self._photo_expected(web_session)
+        if request.content_length is not None and request.content_length > limit + 64 * 1024:
+            raise BadInput("upload_too_large", status=413, max_mb=max_mb)
+        try:
+            await self.chat.check_quota(web_session.id)
+            fields, data = await self._timed(self._parts(reader, limit))
+            if not data:
+                raise BadInput("upload_missing")
+            ref = await self.chat.save_upload(web_session, data)
+        except UploadRejected as exc:
+            status = {"too_large": 413, "quota": 413}.get(exc.code, 415)
+            raise BadInput(f"upload_{exc.code}", status=status, max_mb=max_mb) from exc
+        caption = clean_text(fields.get("caption", "")).strip()[:1000] or None
+        replies = await self._turn(web_session, Photo(ref, caption))
+        return _json_response({"replies": replies, "ref": ref}, headers=API_HEADERS)
+
+    async def _photo_expected(self, web_session: WebSession) -> None:
+        """409 unless the person's conversation is at a step that asks for a photo."""
+        if not await self._engine.accepts_photo(CHANNEL, web_session.id):
+            raise BadInput("upload_unexpected", status=409)
+
+    async def _parts(self, reader: Any, limit: int) -> tuple[dict[str, str], bytes | None]:
         fields: dict[str, str] = {}
         data: bytes | None = None
-        reader = await request.multipart()
         async for part in reader:
             if not isinstance(part, BodyPartReader):
                 continue
             name = part.name or ""
-            if name == "file":
+            if name == "file" and data is None:
                 data = await self._read_capped(part, limit)
-            elif name in ("session", "caption"):
+            elif name == "caption" and name not in fields:
                 fields[name] = (await self._read_capped(part, 6000)).decode("utf-8", "replace")
-        web_session = await self._session_for(request, fields.get("session"))
-        if not data:
-            raise BadInput("upload_missing")
-        try:
-            ref = await self.chat.save_upload(web_session, data)
-        except UploadRejected as exc:
-            status = 413 if exc.code == "too_large" else 415
-            raise BadInput(f"upload_{exc.code}", status=status,
-                           max_mb=round(limit / 1024 / 1024, 1)) from exc
-        caption = clean_text(fields.get("caption", "")).strip()[:1000] or None
-        replies = await self._turn(web_session, Photo(ref, caption))
-        return _json_response({"replies": replies, "ref": ref}, headers=API_HEADERS)
+            else:
+                await part.release()
+        return fields, data
 
     async def _read_capped(self, part: Any, limit: int) -> bytes:
         chunks: list[bytes] = []
@@ -280,6 +344,15 @@ class WebMount:
         )
         if cursor is None:
             cursor = web_session.delivered_up_to
+        try:
+            with self.streams.hold(web_session.id, client_address(request, self.trusted)):
+                return await self._stream(request, web_session, cursor)
+        except StreamsFull as exc:
+            raise BadInput("too_many_streams", status=429, retry_after=exc.retry_after) from None
+
+    async def _stream(
+        self, request: web.Request, web_session: WebSession, cursor: int
+    ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -292,8 +365,10 @@ class WebMount:
         try:
             await response.write(f"retry: {RETRY_MS}\n: connected\n\n".encode())
             await self._pump(request, response, web_session.address, cursor)
-        except (ConnectionResetError, ConnectionError):
+        except ConnectionError:
             pass  # the browser went away; it resumes from its Last-Event-ID
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback per stream
+            log.warning("webchat stream ended: %s", type(exc).__name__)
         return response
 
     async def _pump(

@@ -241,7 +241,7 @@ async def _submit(ctx: Ctx) -> None:
         lat, lon = data["location"]
         attachments.append(AttachmentView(kind="location", latitude=lat, longitude=lon))
     try:
-        tracking = await ctx.core.execute(
+        tracking = await ctx.execute(
             SubmitProposal(
                 person_id=ctx.person_id,
                 title=data["title"],

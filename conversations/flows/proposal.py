@@ -113,7 +113,7 @@ async def _render_feedback(ctx: Ctx) -> Reply:
 
 async def _feedback_text(ctx: Ctx, text: str) -> None:
     tracking = str(ctx.data.get("tracking", ""))
-    await ctx.core.execute(AddFeedback(tracking=tracking, body=text, person_id=ctx.person_id))
+    await ctx.execute(AddFeedback(tracking=tracking, body=text, person_id=ctx.person_id))
     ctx.say(ctx.t("conv.proposal.feedback_saved"))
     ctx.goto("view", remember=False)
 

@@ -21,6 +21,10 @@ class DomainError(Exception):
         super().__init__(message or self.key)
         self.params = params
 
+    def params_for(self, locale: str) -> dict[str, object]:
+        """The placeholders of ``key`` in ``locale`` (most errors: ``params`` as they are)."""
+        return dict(self.params)
+
 
 class NotFound(DomainError):
     key = "error.not_found"

@@ -35,7 +35,18 @@ from core.unit_of_work import UnitOfWork
 from core.webchat import service
 from tests.support import eventually
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+def _png() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (8, 6), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG = _png()
 
 
 class RecordingEngine:
@@ -44,6 +55,10 @@ class RecordingEngine:
     def __init__(self) -> None:
         self.seen: list[Inbound] = []
         self.fail_with: Exception | None = None
+        self.photo_step = True  # whether the conversation is at a step that asks for a photo
+
+    async def accepts_photo(self, channel: str, user_id: str) -> bool:
+        return self.photo_step
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         self.seen.append(inbound)
@@ -326,10 +341,13 @@ async def test_photo_upload_reaches_the_engine_and_only_its_owner(
     upload_id = ref.partition(":")[2]
     assert body["replies"][0]["image"] == {"url": f"/webchat/files/{upload_id}", "alt": "사진"}
     stored = core.settings.data_dir / "uploads" / "web" / f"{upload_id}.png"
-    assert stored.read_bytes() == PNG
+    from PIL import Image
+
+    with Image.open(stored) as kept:  # a re-encoded copy of the same picture
+        assert (kept.format, kept.size, kept.getpixel((0, 0))) == ("PNG", (8, 6), (200, 30, 30))
 
     mine = await client.get(f"/webchat/files/{upload_id}", params={"session": token})
-    assert mine.status == 200 and await mine.read() == PNG
+    assert mine.status == 200 and await mine.read() == stored.read_bytes()
     assert mine.headers["Content-Type"] == "image/png"
     other, _ = await open_session(client)
     theirs = await client.get(f"/webchat/files/{upload_id}", params={"session": other})
@@ -539,7 +557,9 @@ async def test_purge_drops_old_inbox_items(client: TestClient, core: Core, clock
     await chat.put(address, notice("오래된 알림"))
     clock.advance(days=core.settings.web_inbox_retention_days + 1)
     await chat.put(address, notice("새 알림"))
-    assert (await chat.purge())["inbox"] == 1
+    from core.web_retention import purge
+
+    assert (await purge(chat, state=core.state))["inbox"] == 1
     assert [i.reply.text for i in await chat.items_after(address, 0)] == ["새 알림"]
 
 

@@ -204,6 +204,7 @@
   function post(path, body) {
     var init = { method: "POST", credentials: "same-origin" };
     if (body instanceof FormData) {
+      init.headers = { "X-Gongnon-Session": session || "" };  // checked before the photo is read
       init.body = body;
     } else {
       init.headers = { "Content-Type": "application/json" };

@@ -1,0 +1,181 @@
+"""Per-person action limits (proposals a day, comments a minute) and per-address session limits.
+
+Through the real engine on SQLite and PostgreSQL; the limiter itself on memory and on Redis
+shared by two "processes" (two ``Limits`` on one prefix).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from conversations.engine import Engine
+from core import commands as c
+from core.adapters.orm import Feedback, Proposal
+from core.bootstrap import Core
+from core.limits import Limits, wait_text
+from core.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from tests.support_chat import Chat
+
+TITLE = "버스 정류장에 그늘막을 설치해 주세요"
+BODY = "여름마다 버스를 기다리는 시민들이 햇볕에 너무 오래 노출됩니다. 그늘막이 필요합니다."
+
+
+class Tick:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _limits(core: Core, tick: Tick, **settings: int) -> Limits:
+    for name, value in settings.items():
+        setattr(core.settings, name, value)
+    limits = Limits(MemoryRateLimiter(now=tick), settings=core.settings)
+    core.extras["limits"] = limits
+    return limits
+
+
+async def _draft(chat: Chat, title: str) -> None:
+    await chat.command("new")
+    await chat.send(title)
+    await chat.send(BODY)
+    await chat.pick("cat:transport")
+    await chat.pick("reg:seoul")
+    assert "rev:confirm" in chat.choice_ids
+
+
+async def _count(core: Core, table: type) -> int:
+    async with core.db.read() as s:
+        return int((await s.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def test_proposals_per_day_refused_politely_and_the_draft_kept(core: Core) -> None:
+    tick = Tick()
+    _limits(core, tick, proposals_per_day=2)
+    chat = Chat(Engine.from_core(core))
+    await chat.command("start")
+    for n in range(2):
+        await _draft(chat, f"{TITLE} {n}")
+        await chat.pick("rev:confirm")
+        assert "접수되었습니다" in chat.text
+    await _draft(chat, f"{TITLE} 셋째")
+    await chat.pick("rev:confirm")
+    assert "제안은 하루에 2건까지 보낼 수 있습니다" in chat.text
+    assert "약 24시간 뒤에 다시 보내 주세요" in chat.text
+    assert "rev:confirm" in chat.choice_ids  # still at the review, the draft intact
+    assert await _count(core, Proposal) == 2
+    # A day later the same draft goes through with one press.
+    tick.now += 86400.5
+    await chat.pick("rev:confirm")
+    assert "접수되었습니다" in chat.text
+    assert await _count(core, Proposal) == 3
+
+
+async def test_the_refusal_is_in_the_persons_language(core: Core) -> None:
+    tick = Tick()
+    _limits(core, tick, proposals_per_day=1)
+    chat = Chat(Engine.from_core(core), locale="en")
+    await chat.command("start")
+    await chat.pick("lang:en")
+    await _draft(chat, TITLE)
+    await chat.pick("rev:confirm")
+    await _draft(chat, TITLE + " again")
+    await chat.pick("rev:confirm")
+    assert "You have reached the limit of proposals (1 a day)" in chat.text
+    assert "in about 24 hours" in chat.text
+
+
+async def test_comments_per_minute(core: Core) -> None:
+    tick = Tick()
+    _limits(core, tick, comments_per_minute=2)
+    author = await core.execute(c.EnsureIdentity(channel="web", external_id="a", address="a"))
+    tracking = await core.execute(
+        c.SubmitProposal(person_id=author, title=TITLE, body=BODY, category="transport")
+    )
+    chat = Chat(Engine.from_core(core))
+    await chat.send(tracking)
+    for n in range(2):
+        await chat.pick(f"p:{tracking}:feedback")
+        await chat.send(f"좋은 제안입니다 {n}")
+        assert "의견을 남겼습니다" in chat.text
+    await chat.pick(f"p:{tracking}:feedback")
+    await chat.send("세 번째 의견입니다")
+    assert "의견은 1분에 2건까지 남길 수 있습니다. 1분 뒤에 다시 보내 주세요." in chat.text
+    assert await _count(core, Feedback) == 2
+    tick.now += 61
+    await chat.send("세 번째 의견입니다")
+    assert "의견을 남겼습니다" in chat.text
+    assert await _count(core, Feedback) == 3
+
+
+async def test_limits_are_per_person(core: Core) -> None:
+    tick = Tick()
+    _limits(core, tick, proposals_per_day=1)
+    first, second = Chat(Engine.from_core(core), user_id="u1"), Chat(
+        Engine.from_core(core), user_id="u2"
+    )
+    for chat in (first, second):
+        await chat.command("start")
+        await _draft(chat, TITLE)
+        await chat.pick("rev:confirm")
+        assert "접수되었습니다" in chat.text
+
+
+def test_wait_texts() -> None:
+    assert wait_text(0.2, "ko") == "1초"
+    assert wait_text(1, "en") == "1 second"
+    assert wait_text(59.5, "en") == "60 seconds"
+    assert wait_text(61, "en") == "2 minutes"
+    assert wait_text(3600, "en") == "about 1 hour"
+    assert wait_text(86400, "ko") == "약 24시간"
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def shared(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Limits, Limits]]:
+    """Two limiters that share their windows (one process; or two on one Redis prefix)."""
+    from core.config import Settings
+
+    settings = Settings(_env_file=None, web_sessions_per_address_per_minute=3)  # type: ignore[call-arg]
+    if request.param == "memory":
+        one = Limits(MemoryRateLimiter(), settings=settings)
+        yield one, one
+        return
+    url = request.getfixturevalue("redis_url")
+    prefix = f"t:{uuid.uuid4().hex}"
+    a = Limits(RedisRateLimiter.from_url(url, prefix=prefix), settings=settings)
+    b = Limits(RedisRateLimiter.from_url(url, prefix=prefix), settings=settings)
+    try:
+        yield a, b
+    finally:
+        redis = a.limiter.redis  # type: ignore[attr-defined]
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await a.close()
+        await b.close()
+
+
+async def test_new_sessions_per_address_are_shared(shared: tuple[Limits, Limits]) -> None:
+    a, b = shared
+    assert [await a.new_session("203.0.113.7") for _ in range(2)] == [0.0, 0.0]
+    assert await b.new_session("203.0.113.7") == 0.0
+    wait = await b.new_session("203.0.113.7")
+    assert 50 < wait <= 60  # the fourth within a minute waits for the first to leave
+    assert await a.new_session("203.0.113.7") > 0
+    assert await a.new_session("198.51.100.1") == 0.0  # another address has its own room
+
+
+async def test_a_limiter_that_fails_lets_people_through(core: Core) -> None:
+    class Broken(MemoryRateLimiter):
+        async def try_take(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+            raise ConnectionError("redis is down")
+
+    limits = Limits(Broken(), settings=core.settings)
+    assert await limits.new_session("203.0.113.7") == 0.0
