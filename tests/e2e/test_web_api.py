@@ -26,7 +26,17 @@ from core.domain.model import ProposalStatus
 from tests.conftest import make_settings
 
 TRACKING = re.compile(r"P-\d{4}-\d{6}")
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 128
+def _png() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (16, 12), (30, 90, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG = _png()  # a real picture: uploads are decoded and re-encoded
 
 
 class Citizen:
