@@ -18,6 +18,9 @@ from core.adapters.scheduler import Scheduler
 from core.adapters.search import SqlTextIndex
 from core.commands import Command, MarkUnreachable
 from core.config import Settings
+from core.deliberation import handlers as deliberation_handlers
+from core.deliberation.handlers import ThresholdRule
+from core.deliberation.views import DeliberationViews
 from core.delivery import DeliveryWorker, Outbound
 from core.messagebus import MessageBus
 from core.ports import Clock, Sender, StateStore, SystemClock
@@ -39,6 +42,7 @@ class Core:
     clock: Clock
     bus: MessageBus
     views: Views
+    discussions: DeliberationViews
     state: StateStore
     scheduler: Scheduler
     senders: dict[str, Sender] = field(default_factory=dict)
@@ -148,10 +152,17 @@ async def bootstrap(
         clock=clock,
         bus=bus,
         views=Views(db),
+        discussions=DeliberationViews(db),
         state=state or _state_store(settings),
         scheduler=Scheduler(settings.tz),
     )
     handlers.register(bus, tz=settings.tz, default_locale=settings.default_locale)
+    deliberation_handlers.register(
+        bus,
+        threshold=ThresholdRule(
+            supports=settings.support_threshold, days=settings.support_threshold_days
+        ),
+    )
     notifications.register(bus, wake=core.wake_workers)
     for feature in _features():
         feature(core)

@@ -94,12 +94,19 @@ class UnfollowProposal(Command):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AddFeedback(Command):
-    """A citizen's comment (``person_id``), or one that came from the forum (``forum_id``)."""
+    """A citizen's opinion (``person_id``), or one that came from the forum (``forum_id``).
+
+    ``stance`` is ``for``/``against``/``other`` (None: not said); ``parent_id`` makes it a reply
+    to another opinion (one level of replies).
+    """
 
     tracking: str
     body: str
     person_id: int | None = None
     forum_id: str | None = None
+    stance: str | None = None
+    parent_id: int | None = None
+    parent_forum_id: str | None = None  # a forum reply names its parent by the forum's id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     delivery_redis_prefix: str = "gongnon:delivery"  # streams and rate limits on Redis
     delivery_stream_block_ms: int = Field(default=1000, ge=10, le=60_000)
 
+    # --- deliberation ----------------------------------------------------------------
+    # Consul's rule: this many supports within the period send a proposal to review (0: off)
+    support_threshold: int = Field(default=0, ge=0)
+    support_threshold_days: int = Field(default=365, ge=1)
+    discussion_summary_hour: int = Field(default=18, ge=0, le=23)  # daily summary, local time
+
     # --- forum sync ----------------------------------------------------------------
     forum_backend: Literal["local", "http", "decidim"] = "local"
     forum_url: str | None = None

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from core import commands as c
 from core import events as e
 from core.adapters.repository import IdentityIn
+from core.deliberation.handlers import check_opinion, opinion_added
 from core.domain.errors import AlreadyDone, InvalidField, NotAllowed, NotFound
 from core.domain.model import (
     FeedbackKind,
@@ -158,6 +159,7 @@ async def _follow(
 async def add_feedback(cmd: c.AddFeedback, uow: UnitOfWork) -> int | None:
     body = validate_feedback(cmd.body)
     proposal = await _proposal(uow, cmd.tracking)
+    stance, parent_id = await check_opinion(cmd, proposal.id, uow)
     feedback_id = await uow.proposals.add_feedback(
         proposal_id=proposal.id,
         person_id=cmd.person_id,
@@ -166,9 +168,12 @@ async def add_feedback(cmd: c.AddFeedback, uow: UnitOfWork) -> int | None:
         actor=None if cmd.person_id else "forum",
         forum_id=cmd.forum_id,
         now=uow.now(),
+        stance=stance,
+        parent_id=parent_id,
     )
     if feedback_id is None:  # the same forum comment again
         return None
+    await opinion_added(cmd, proposal.id, uow)
     uow.emit(
         e.FeedbackAdded(
             feedback_id=feedback_id,

@@ -190,6 +190,13 @@ class Feedback(Base):
     actor: Mapped[str | None] = mapped_column(String(128), default=None)
     forum_id: Mapped[str | None] = mapped_column(String(128), default=None, unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # deliberation: an opinion's stance, one level of replies, its 공감 count, withdrawal
+    stance: Mapped[str | None] = mapped_column(String(8), default=None)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("feedback.id", ondelete="CASCADE"), default=None, index=True
+    )
+    support_count: Mapped[int] = mapped_column(Integer, default=0)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Support(Base):

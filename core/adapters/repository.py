@@ -361,6 +361,8 @@ class ProposalRepository:
         actor: str | None,
         forum_id: str | None,
         now: datetime,
+        stance: str | None = None,
+        parent_id: int | None = None,
     ) -> int | None:
         """The new feedback id, or None if a comment with this forum id is already stored."""
         if forum_id is not None:
@@ -377,6 +379,8 @@ class ProposalRepository:
             actor=actor,
             forum_id=forum_id,
             created_at=now,
+            stance=stance,
+            parent_id=parent_id,
         )
         self.session.add(item)
         await self.session.flush()

@@ -6,6 +6,7 @@ import core.adapters.orm_campaigns  # noqa: F401,E402
 
 # Feature table modules register themselves on the same Base.metadata when imported.
 # Add one line per module below.
+import core.adapters.orm_deliberation  # noqa: F401,E402
 import core.adapters.orm_delivery  # noqa: F401,E402
 import core.adapters.orm_officials  # noqa: F401,E402
 import core.adapters.orm_sync  # noqa: F401,E402

@@ -174,7 +174,8 @@ def _groups(filled: np.ndarray, matrix: np.ndarray, *, seed: int) -> tuple[np.nd
     if np.allclose(filled, filled[0]):
         return np.zeros(n, dtype=int), None
     candidates: list[tuple[int, float, np.ndarray]] = []
-    for k in range(2, min(5, n - 1) + 1):
+    distinct = len(np.unique(filled, axis=0))
+    for k in range(2, min(5, n - 1, distinct) + 1):
         labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(filled)
         sizes = np.bincount(labels, minlength=k)
         if sizes.min() < max(2, MIN_GROUP_SHARE * n):
