@@ -24,9 +24,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("support_count", sa.Integer(), nullable=False, server_default="0")
         )
-        batch.add_column(
-            sa.Column("withdrawn_at", core.adapters.orm.UTCDateTime(), nullable=True)
-        )
+        batch.add_column(sa.Column("withdrawn_at", core.adapters.orm.UTCDateTime(), nullable=True))
         batch.create_foreign_key(
             "fk_feedback_parent_id", "feedback", ["parent_id"], ["id"], ondelete="CASCADE"
         )
@@ -75,9 +73,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["person_id"], ["persons.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        "ix_statements_proposal_status", "statements", ["proposal_id", "status"]
-    )
+    op.create_index("ix_statements_proposal_status", "statements", ["proposal_id", "status"])
     op.create_table(
         "statement_votes",
         sa.Column("statement_id", sa.Integer(), nullable=False),
