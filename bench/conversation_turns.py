@@ -37,7 +37,7 @@ def _script(n: int) -> list[Incoming]:
         Text(f"정류장 그늘막 설치 제안 {n}"),
         Text(BODY),
         Picked("cat:transport"),
-        Picked("reg:skip"),
+        Picked("ext:done"),
         Picked("rev:confirm"),
     ]
 

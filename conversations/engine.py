@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from conversations import drafts
 from conversations.flow import Ctx, Flow, Step
 from conversations.incoming import (
     Command,
@@ -236,6 +237,8 @@ class Engine:
                 ctx.retry_choices = ()
                 return
         payload = self._as_choice(ctx, payload)
+        if ctx.state.pop(drafts.CONFIRM_KEY, False) and self._delete_answer(ctx, payload):
+            return
         if await self._global(ctx, payload):
             return
         if fresh:
@@ -347,10 +350,42 @@ class Engine:
                 return
 
     def _cancel(self, ctx: Ctx) -> None:
+        if drafts.has_content(self._flows.get(ctx.flow), ctx.state.get("data")):
+            self._ask_delete(ctx)  # what was typed is deleted only after "네"
+            return
         ctx.state["resume"] = False
         if ctx.flow != "menu":
             ctx.say(ctx.t("conv.cancelled"))
         ctx.start("menu")
+
+    def _ask_delete(self, ctx: Ctx) -> None:
+        ctx.state["resume"] = False
+        ctx.state[drafts.CONFIRM_KEY] = True
+        ctx.state["page"] = 0
+        ctx.say(Reply(text=ctx.t("conv.delete.ask"), meta={"input": "choice"}))
+        choices = (
+            Choice(id=drafts.DELETE_NO, label=ctx.t("conv.delete.decline")),
+            Choice(id=drafts.DELETE_YES, label=ctx.t("conv.delete.agree")),
+        )
+        self._offer(ctx, ctx.out, choices)
+
+    def _delete_answer(self, ctx: Ctx, payload: Incoming) -> bool:
+        """Handle the answer to "delete?"; False: something else, handled as usual."""
+        picked = payload.choice_id if isinstance(payload, Picked) else None
+        typed = payload.text if isinstance(payload, Text) else None
+        yes = drafts.answer(picked, typed)
+        if yes is None and typed is not None and _norm(typed) in self._cancel_words:
+            yes = True  # "취소" again
+        if yes is None:
+            return False
+        if yes:
+            ctx.state["data"] = {}
+            (ctx.state.get("drafts") or {}).pop(ctx.flow, None)
+            ctx.say(ctx.t("conv.delete.done"))
+            ctx.start("menu")
+        else:
+            ctx.stay()
+        return True
 
     def _back(self, ctx: Ctx) -> None:
         stack: list[str] = ctx.state.get("stack", [])
@@ -375,6 +410,8 @@ class Engine:
         at = ctx.state.get("at")
         if flow is None or not flow.resumable or not at:
             return False
+        if flow.draft_keys and not drafts.has_content(flow, ctx.state.get("data")):
+            return False
         idle = (self._now() - datetime.fromisoformat(at)).total_seconds()
         return idle >= self.core.settings.conversation_resume_after_seconds
 
@@ -396,6 +433,7 @@ class Engine:
             ctx.stay()
         elif isinstance(payload, Picked) and payload.choice_id == RESUME_RESTART:
             ctx.state["resume"] = False
+            ctx.state["data"] = {}  # chosen: not kept as a draft
             ctx.start(ctx.flow)
         else:
             ctx.retry(ctx.t("conv.hint.choose"))
@@ -432,6 +470,7 @@ class Engine:
         if target is None or target.data is None:
             return
         flow = self._flows.get(target.flow) or self._flows["menu"]
+        drafts.keep(ctx.state, self._flows.get(ctx.flow))  # leaving: what was typed stays
         ctx.state.update(
             flow=flow.name, step=target.step or flow.start, data=target.data, stack=[],
             resume=False,

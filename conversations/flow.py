@@ -61,6 +61,8 @@ class Flow:
     """A named set of steps. ``on_route`` receives a globally routed choice id (``add_route``);
     without it a routed pick starts ``start`` and goes to that step's ``on_pick``.
     ``resumable`` flows ask "continue?" when a person comes back after a long pause.
+    ``draft_keys`` name the data a person typed: leaving keeps it as a draft
+    (``conversations.drafts``) and cancelling asks before deleting it.
     """
 
     name: str
@@ -69,6 +71,7 @@ class Flow:
     on_route: RouteHandler | None = None
     resumable: bool = False
     resume_key: str = "conv.resume.ask"
+    draft_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.start not in self.steps:

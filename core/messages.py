@@ -21,6 +21,7 @@ class Request(StrEnum):
 
     PHOTO = "photo"
     LOCATION = "location"
+    PHOTO_OR_LOCATION = "photo_or_location"  # either (or both, one after the other)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,10 @@ class Reply:
         if self.image and self.image.ref:
             out["image"] = {"url": self.image.ref, "alt": self.image.alt}
         out["kind"] = self.kind.value
+        if self.meta.get("invalid"):  # the answer was refused: the page keeps what was typed
+            out["invalid"] = True
+        if self.meta.get("input") == "choice":  # only the options answer this: no text box
+            out["input"] = "choice"
         return out
 
     @classmethod

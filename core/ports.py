@@ -64,6 +64,7 @@ class ChannelCapabilities:
     photo_intake: bool = False
     location_intake: bool = False
     images: bool = True
+    keeps_typed_text: bool = False  # a refused text stays in the person's box (web page)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

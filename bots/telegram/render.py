@@ -163,12 +163,11 @@ def _plain(reply: Reply, locale: str) -> tuple[str, str]:
             if body.strip()
             else t("telegram.photo_hint", locale)
         )
-    elif reply.request is Request.LOCATION:
-        body = (
-            f"{body}\n\n{t('telegram.location_hint', locale)}"
-            if body.strip()
-            else t("telegram.location_hint", locale)
-        )
+    elif reply.request in (Request.LOCATION, Request.PHOTO_OR_LOCATION):
+        hint = t("telegram.location_hint", locale)
+        if reply.request is Request.PHOTO_OR_LOCATION:
+            hint = t("telegram.photo_hint", locale) + "\n" + hint
+        body = f"{body}\n\n{hint}" if body.strip() else hint
     if not heading and not body.strip() and reply.choices:
         body = t("telegram.choose", locale)
     return heading, body
@@ -211,7 +210,7 @@ def render(reply: Reply, *, chat_id: int, locale: str, edit_ref: str | None = No
     heading, body = _plain(reply, locale)
     tokens: dict[str, str] = {}
     markup: dict[str, Any] | None = None
-    if reply.request is Request.LOCATION:
+    if reply.request in (Request.LOCATION, Request.PHOTO_OR_LOCATION):
         markup = _location_keyboard(reply.choices, locale)
     elif reply.choices:
         markup, tokens = _inline_keyboard(reply.choices)

@@ -25,6 +25,7 @@ class WebSender:
         photo_intake=True,
         location_intake=True,
         images=True,
+        keeps_typed_text=True,
     )
     limits = ChannelLimits(per_second=500.0)  # our own database: no platform limit
 

@@ -145,21 +145,15 @@ async def test_submit_a_proposal_with_the_keyboard_alone(
     await page.keyboard.type("그늘막을 설치해 주시면 좋겠습니다.")
     await page.keyboard.press("Enter")
 
-    # Category: Tab to the button, Enter. Region: typed as its number ("1" = skip).
+    # Category: Tab to the button, Enter. Additions (region, photo, location): "없음" typed.
     await wait_choice(page, "cat:transport")
     await tab_to(page, "[data-choice=cat:transport]")
     await page.keyboard.press("Enter")
-    await wait_choice(page, "reg:skip")
-    await shoot(page, "2-region")
+    await wait_choice(page, "ext:done")
+    await shoot(page, "2-extras")
     await tab_to(page, "#message")
-    await page.keyboard.type("1")
+    await page.keyboard.type("없음")
     await page.keyboard.press("Enter")
-
-    # Photo and location: skipped with Space on the focused button.
-    for skip in ("photo:skip", "loc:skip"):
-        await wait_choice(page, skip)
-        await tab_to(page, f"[data-choice={skip}]")
-        await page.keyboard.press("Space")
 
     await wait_choice(page, "rev:confirm")
     await shoot(page, "3-review")

@@ -118,10 +118,12 @@ async def submit_proposal(citizen: Citizen) -> str:
     await citizen.say(
         "여름마다 버스를 기다리는 어르신들이 햇볕 아래 오래 서 계십니다. 그늘막이 필요합니다."
     )
+    if "sim:new" in citizen.choices:  # a similar proposal exists: write a new one anyway
+        await citizen.pick("sim:new")
     await citizen.pick("cat:transport")
-    await citizen.pick("reg:seoul")
+    await citizen.say("서울")  # region, photo and location share one optional step
     await citizen.upload(PNG)  # the page's photo button
-    await citizen.pick("loc:skip")
+    await citizen.pick("ext:done")
     assert "rev:confirm" in citizen.choices
     await citizen.pick("rev:confirm")
     found = TRACKING.search(citizen.text)
@@ -251,7 +253,5 @@ async def test_bad_input_is_refused_politely_and_the_draft_survives(
         )
         assert "cat:education" in citizen.choices, (asked_for_body, citizen.text)
         await citizen.pick("cat:education")
-        await citizen.pick("reg:skip")
-        await citizen.pick("photo:skip")
-        await citizen.pick("loc:skip")
+        await citizen.pick("ext:done")
         assert "어린이 보호구역 과속 단속 카메라" in citizen.text

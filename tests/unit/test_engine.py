@@ -152,7 +152,7 @@ async def test_interceptor_runs_before_any_flow(core: Core) -> None:
     await chat.send("#ping")
     assert chat.text.startswith("취소했습니다")
     await chat.send(TITLE)  # the flow was left where it was
-    assert "제안 내용을 적어 주세요" in chat.text
+    assert "어떻게 바뀌면 좋을지" in chat.text
 
 
 async def test_registered_flow_and_route_work_from_any_state(core: Core) -> None:
@@ -288,7 +288,7 @@ async def test_two_engines_share_conversations_through_redis(core: Core, redis_u
         chat_a, chat_b = Chat(engines[0]), Chat(engines[1])
         await chat_a.command("new")
         await chat_b.send(TITLE)  # the other process continues the same conversation
-        assert "제안 내용을 적어 주세요" in chat_b.text
+        assert "어떻게 바뀌면 좋을지" in chat_b.text
         await asyncio.gather(
             engines[0].handle(chat_a.inbound(Text(BODY))),
             engines[1].handle(chat_b.inbound(Text("아무 분야"))),

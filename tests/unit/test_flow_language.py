@@ -74,7 +74,7 @@ async def test_language_switch_makes_every_text_english(core: Core) -> None:
         else:
             await getattr(chat, kind)(arg)
         _assert_english(chat)
-    assert "Received. Your tracking number is P-2026-000002." in "\n".join(
+    assert "Submitted. Your tracking number is P-2026-000002." in "\n".join(
         r.text for turn in chat.history for r in turn
     )
     await chat.press("한국어")

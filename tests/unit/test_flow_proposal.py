@@ -104,8 +104,8 @@ async def test_notification_buttons_work_from_an_unrelated_state(core: Core) -> 
     assert chat.choice_ids == [f"p:{tracking}:show"]
     person = await _person_of(core, chat)
     assert not (await core.views.relation(person, tracking)).following
-    await chat.send(BODY)  # the intake goes on where it was
-    assert "어느 분야의 제안인가요?" in chat.text
+    await chat.send(BODY)  # the intake goes on where it was (the body reads like that one)
+    assert "비슷한 제안이 이미 있습니다" in chat.text and tracking in chat.text
     await chat.pick(f"p:{tracking}:show")
     assert "상태: 접수" in chat.text
     await chat.pick("p:P-2026-000777:show")  # gone or never existed

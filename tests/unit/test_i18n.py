@@ -69,7 +69,15 @@ def test_button_labels_fit() -> None:
         if k.startswith(("conv.nav.", "conv.menu.", "conv.resume.", "category.", "region."))
         and not k.endswith(("greeting", "prompt", "help_text", ".ask"))
     ]
-    label_keys += [f"conv.intake.{k}" for k in ("skip", "confirm", "remove_photo")]
+    label_keys += [
+        f"conv.intake.{k}"
+        for k in ("keep", "confirm", "remove_photo", "remove_address", "similar_new",
+                  "similar_drop", "draft_resume", "draft_new", "extras_none", "extras_done",
+                  "pick_region_button", "no_region", "edit_extras", "view_it", "view_mine",
+                  "show_all", "delete")
+    ]
+    label_keys += ["conv.delete.agree", "conv.delete.decline"]
+    assert all(k in catalog("ko") for k in label_keys)
     for locale in LOCALES:
         for key in label_keys:
             assert len(t(key, locale)) <= LABEL_MAX, (locale, key)
@@ -77,7 +85,7 @@ def test_button_labels_fit() -> None:
 
 def test_t_fills_placeholders_and_falls_back() -> None:
     assert t("conv.intake.submitted", "ko", tracking="P-2026-000001").startswith(
-        "접수되었습니다. 접수번호는 P-2026-000001입니다."
+        "제출했습니다. 접수번호는 P-2026-000001입니다."
     )
     assert t("conv.intake.submitted", "fr", tracking="X") == t("conv.intake.submitted", "ko",
                                                                 tracking="X")
