@@ -140,8 +140,9 @@ async def test_natural_answers(core: Core) -> None:
     await chat.command("new")
     await chat.send(TITLE)
     await chat.send(BODY)
-    for typed, label in (("복지보건", "복지·보건"), ("복지", "복지·보건"), ("환경 에너지", "환경·에너지"),
-                         ("education", "교육")):
+    answers = (("복지보건", "복지·보건"), ("복지", "복지·보건"), ("환경 에너지", "환경·에너지"),
+               ("education", "교육"))
+    for typed, label in answers:
         await chat.send(typed)
         assert "덧붙일 것" in chat.text, typed
         await chat.pick("nav:back")
@@ -175,7 +176,10 @@ async def test_five_draft_loss_paths_lose_nothing(core: Core, channel: str) -> N
     # 1. The header's "처음으로" (/menu), "메뉴", "도움말" keep the draft.
     for leave in (lambda: chat.command("menu"), lambda: chat.send("메뉴"),
                   lambda: chat.send("도움말"), lambda: chat.command("start", "p_P-2026-000009")):
-        await chat.press("제안하기") if "menu:submit" in chat.choice_ids else await chat.command("new")
+        if "menu:submit" in chat.choice_ids:
+            await chat.press("제안하기")
+        else:
+            await chat.command("new")
         if "이어서 쓰기" in chat.labels:
             await chat.press("이어서 쓰기")
             assert "지금 제목: " + TITLE in chat.text or "어떻게 바뀌면" in chat.text
