@@ -400,4 +400,4 @@ async def test_redis_state_dedupes_across_restarts(
         assert await citizen.post(first) == 200  # Telegram redelivers after the restart
         assert citizen.new() == []
         asked = await citizen.say("버스 정류장 그늘막 설치")  # the title: intake goes on
-        assert "내용" in text_of(asked)
+        assert "어떻게 바뀌면 좋을지" in text_of(asked)

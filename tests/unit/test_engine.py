@@ -297,7 +297,7 @@ async def test_two_engines_share_conversations_through_redis(core: Core, redis_u
         assert state is not None and state["data"]["body"] == BODY
         assert state["step"] == "category"
         await chat_a.pick("cat:education")
-        await chat_b.pick("reg:skip")
+        await chat_b.pick("ext:done")
         await chat_a.pick("rev:confirm")
         assert "P-2026-000001" in chat_a.text
     finally:
