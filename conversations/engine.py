@@ -103,6 +103,7 @@ class Engine:
         for flow in builtin_flows():
             engine.register(flow)
         engine.add_route("p:", "proposal")
+        engine.add_route("d:", "discussion")
         engine.add_route("menu:", "menu")
         engine.add_route("lang:", "language")
         for plugin in core.extras.get("conversation_plugins", ()):

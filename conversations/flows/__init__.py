@@ -8,7 +8,15 @@ __all__ = ["builtin_flows"]
 
 
 def builtin_flows() -> list[Flow]:
-    from conversations.flows import intake, language, listing, lookup, menu, proposal
+    from conversations.flows import (
+        discussion,
+        intake,
+        language,
+        listing,
+        lookup,
+        menu,
+        proposal,
+    )
 
     return [
         menu.flow(),
@@ -18,4 +26,5 @@ def builtin_flows() -> list[Flow]:
         listing.following_flow(),
         lookup.flow(),
         proposal.flow(),
+        discussion.flow(),
     ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from conversations.flow import Ctx, Flow, Step
+from conversations.flows.discussion import stance_counts
 from core.commands import AddFeedback, FollowProposal, SupportProposal, UnfollowProposal
+from core.deliberation.model import Stance
 from core.domain.errors import AlreadyDone, NotAllowed
 from core.domain.model import (
     FEEDBACK_MAX,
@@ -41,6 +43,9 @@ def _screen_text(ctx: Ctx, view: ProposalView) -> str:
     if view.region:
         lines.append(ctx.t("conv.proposal.region", region=ctx.t(f"region.{view.region}")))
     lines.append(ctx.t("conv.proposal.supports", count=view.support_count))
+    threshold = ctx.core.settings.support_threshold
+    if threshold and view.status is ProposalStatus.RECEIVED:
+        lines.append(ctx.t("disc.progress", count=view.support_count, threshold=threshold))
     lines.append(ctx.t("conv.proposal.submitted_on", date=_date(ctx, view.created_at)))
     last = view.history[-1] if view.history else None
     if last is not None and last.reason:
@@ -60,6 +65,8 @@ async def _render_view(ctx: Ctx) -> Reply:
         ctx.say(ctx.t("error.not_found"))
         ctx.menu()
         return Reply(text="")
+    opinions, by_stance = await ctx.core.discussions.counts(view.tracking)
+    voting = await ctx.core.discussions.statements_open(view.tracking)
     relation = await ctx.core.views.relation(ctx.person_id, view.tracking)
     p = f"p:{view.tracking}"
     choices: list[Choice] = []
@@ -69,13 +76,19 @@ async def _render_view(ctx: Ctx) -> Reply:
         choices.append(Choice(id=f"{p}:unfollow", label=ctx.t("conv.proposal.unfollow")))
     else:
         choices.append(Choice(id=f"{p}:follow", label=ctx.t("conv.proposal.follow")))
+    if opinions:
+        choices.append(Choice(id=f"d:{view.tracking}:list",
+                              label=ctx.t("disc.view", count=opinions)))
     if view.status is not ProposalStatus.WITHDRAWN:
         choices.append(Choice(id=f"{p}:feedback", label=ctx.t("conv.proposal.feedback")))
+    if voting:
+        choices.append(Choice(id=f"d:{view.tracking}:vote", label=ctx.t("disc.vote_open")))
     choices.append(Choice(id=f"{p}:history", label=ctx.t("conv.proposal.history")))
     choices.append(Choice(id="menu:main", label=ctx.t("conv.nav.menu")))
-    return Reply(
-        text=_screen_text(ctx, view), choices=tuple(choices), meta={"tracking": view.tracking}
-    )
+    text = _screen_text(ctx, view)
+    if opinions:
+        text += "\n\n" + stance_counts(ctx, opinions, by_stance)
+    return Reply(text=text, choices=tuple(choices), meta={"tracking": view.tracking})
 
 
 async def _render_history(ctx: Ctx) -> Reply:
@@ -105,15 +118,42 @@ async def _render_history(ctx: Ctx) -> Reply:
 async def _render_feedback(ctx: Ctx) -> Reply:
     tracking = str(ctx.data.get("tracking", ""))
     back = Choice(id=f"p:{tracking}:show", label=ctx.t("conv.proposal.back_to_view"))
-    return Reply(
-        text=ctx.t("conv.proposal.ask_feedback", tracking=tracking, max=FEEDBACK_MAX),
-        choices=(back, Choice(id="nav:cancel", label=ctx.t("conv.nav.cancel"))),
+    chosen = ctx.data.get("stance")
+    stances = tuple(
+        Choice(
+            id=f"disc:stance:{s.value}",
+            label=(
+                ctx.t("disc.chosen", label=ctx.t(f"disc.stance.{s.value}"))
+                if chosen == s.value
+                else ctx.t(f"disc.stance.{s.value}")
+            ),
+        )
+        for s in Stance
     )
+    return Reply(
+        text=ctx.t("disc.ask_opinion", tracking=tracking, max=FEEDBACK_MAX),
+        choices=(*stances, back, Choice(id="nav:cancel", label=ctx.t("conv.nav.cancel"))),
+    )
+
+
+async def _feedback_pick(ctx: Ctx, choice_id: str) -> None:
+    if choice_id.startswith("disc:stance:"):
+        ctx.data["stance"] = choice_id.removeprefix("disc:stance:")
+        ctx.say(ctx.t("disc.stance_set", stance=ctx.t(f"disc.stance.{ctx.data['stance']}")))
+        ctx.stay()
 
 
 async def _feedback_text(ctx: Ctx, text: str) -> None:
     tracking = str(ctx.data.get("tracking", ""))
-    await ctx.execute(AddFeedback(tracking=tracking, body=text, person_id=ctx.person_id))
+    await ctx.execute(
+        AddFeedback(
+            tracking=tracking,
+            body=text,
+            person_id=ctx.person_id,
+            stance=ctx.data.get("stance"),
+        )
+    )
+    ctx.data.pop("stance", None)
     ctx.say(ctx.t("conv.proposal.feedback_saved"))
     ctx.goto("view", remember=False)
 
@@ -176,6 +216,8 @@ def flow() -> Flow:
         steps={
             "view": Step(render=_render_view, nav=False),
             "history": Step(render=_render_history, nav=False, remember=False),
-            "feedback": Step(render=_render_feedback, on_text=_feedback_text, nav=False),
+            "feedback": Step(
+                render=_render_feedback, on_text=_feedback_text, on_pick=_feedback_pick, nav=False
+            ),
         },
     )

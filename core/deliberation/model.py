@@ -83,7 +83,8 @@ class DiscussionPage:
     sort: OpinionSort
     page: int  # 0-based
     pages: int
-    total: int  # opinions (not replies) still standing
+    total: int  # items on the pages: opinions (not replies) still standing, official answers
+    opinions: int = 0  # citizens' opinions among them
     by_stance: dict[str, int] = field(default_factory=dict)
     items: tuple[OpinionView, ...] = ()
 

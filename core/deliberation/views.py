@@ -128,8 +128,8 @@ class DeliberationViews:
                                    replies=tuple(reply_views)))
             return DiscussionPage(
                 tracking=proposal.tracking, title=proposal.title, sort=sort, page=page,
-                pages=pages, total=total,
-                by_stance={str(k): int(v) for k, v in by_stance.items() if k},
+                pages=pages, total=total, opinions=sum(int(v) for v in by_stance.values()),
+                by_stance=_stances(by_stance),
                 items=tuple(out),
             )
 
@@ -156,7 +156,7 @@ class DeliberationViews:
         page = await self.page(tracking, size=1)
         if page is None:
             return 0, {}
-        return page.total, page.by_stance
+        return page.opinions, page.by_stance
 
     async def summary(self, tracking: str, *, top: int = 2) -> DiscussionSummary | None:
         async with self.db.read() as s:
@@ -184,7 +184,7 @@ class DeliberationViews:
 
             return DiscussionSummary(
                 tracking=proposal.tracking, title=proposal.title, opinions=opinions,
-                replies=replies, by_stance={str(k): int(v) for k, v in by_stance.items() if k},
+                replies=replies, by_stance=_stances(by_stance),
                 top_for=await best(Stance.FOR), top_against=await best(Stance.AGAINST),
                 support_count=int(proposal.support_count),
             )
@@ -305,3 +305,12 @@ class DeliberationViews:
         votes = [(numbering.setdefault(person, str(len(numbering))), str(sid), int(vote))
                  for person, sid, vote in rows]
         return analyse(votes)
+
+
+def _stances(rows: dict[Any, Any]) -> dict[str, int]:
+    """Counts per stance; an opinion that gave none (e.g. from the forum) counts as other."""
+    out: dict[str, int] = {}
+    for stance, count in rows.items():
+        key = str(stance) if stance else Stance.OTHER.value
+        out[key] = out.get(key, 0) + int(count)
+    return out
