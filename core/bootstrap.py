@@ -181,5 +181,6 @@ def _features() -> list[Any]:
         "core.officials",
         "core.delivery",
         "core.campaigns",  # after core.delivery: adds a quiet-hours gate to its worker options
+        "core.deliberation",
     ]
     return [importlib.import_module(name).install for name in names]

@@ -244,3 +244,34 @@ async def test_news_for_the_daily_summary(core: Core, clock: ManualClock) -> Non
     assert news[follower]["proposals"][tracking]["count"] == 1  # not their own opinion
     assert news[writer]["replies"] == 1
     assert Stance.FOR.value == "for"
+
+
+async def test_daily_summary_once_per_person_and_day(core: Core, clock: ManualClock) -> None:
+    from sqlalchemy import select
+
+    from core.adapters.orm_delivery import Delivery
+    from core.deliberation.summary import send_daily_summaries
+
+    author = await person(core, "author")
+    tracking = await submit(core, author)
+    follower, writer = await person(core, "follower"), await person(core, "writer")
+    await core.execute(c.FollowProposal(tracking=tracking, person_id=follower))
+    first = await opinion(core, tracking, writer, "찬성합니다", "for")
+    await opinion(core, tracking, follower, "반대합니다", "against")
+    await opinion(core, tracking, author, "답글", None, parent=first)
+    await opinion(core, tracking, writer, "하나 더", "for")
+    clock.advance(hours=1)
+    assert await send_daily_summaries(core) == 3  # author, follower, writer (a reply)
+    assert await send_daily_summaries(core) == 0  # the same day again: nothing
+    async with core.db.read() as s:
+        rows = (await s.execute(select(Delivery).where(
+            Delivery.dedupe_key.like("disc-summary:%")))).scalars().all()
+    by_address = {r.address: r for r in rows}
+    assert len(rows) == 3
+    author_text = by_address["addr-author"].payload["text"]
+    assert "새 의견 3건 (찬성 2, 반대 1, 기타 0)" in author_text
+    assert "새 의견 2건" in by_address["addr-follower"].payload["text"]  # not their own
+    assert "내 의견에 새 답글 1건" in by_address["addr-writer"].payload["text"]
+    assert all(r.kind == "notification" for r in rows)
+    clock.advance(days=1)
+    assert await send_daily_summaries(core) == 0  # nothing new since yesterday
