@@ -17,7 +17,6 @@ Streams: ``{prefix}:{channel}:urgent`` (conversation replies, notifications) and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ from typing import Any, TypeVar
 
 from redis.exceptions import ResponseError
 
-from core.outbox import Leased, StreamQueue, WorkSource
+from core.outbox import Leased, StreamQueue, WorkSource, wait_for_event
 from core.ports import Clock
 
 __all__ = ["StreamSource", "redis_client"]
@@ -88,6 +87,7 @@ class StreamSource(WorkSource[T]):
         self._wake = asyncio.Event()
         self._groups: set[str] = set()
         self._feeder: asyncio.Task[None] | None = None
+        self._closing = False
         self._last_autoclaim = 0.0
         self.fed = 0
 
@@ -115,6 +115,7 @@ class StreamSource(WorkSource[T]):
 
     # --- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
+        self._closing = False
         await self._ensure_groups(self._streams())
         self._feeder = asyncio.create_task(self._feed_loop(), name=f"{self.consumer}-feed")
 
@@ -122,6 +123,10 @@ class StreamSource(WorkSource[T]):
         self._wake.set()
 
     async def close(self) -> None:
+        # redis-py may turn a cancel that lands in a read into a ConnectionError (the
+        # connection is dropped): the flag, not the cancel alone, is what ends the feeder.
+        self._closing = True
+        self._wake.set()
         if self._feeder is not None:
             self._feeder.cancel()
             await asyncio.wait([self._feeder], timeout=5.0)
@@ -157,12 +162,14 @@ class StreamSource(WorkSource[T]):
 
     async def _feed_loop(self) -> None:
         poll = min(self.block_ms / 1000, 0.5)
-        while True:
+        while not self._closing:
             try:
                 moved = await self.feed_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self._closing:
+                    return
                 log.exception("delivery feeder %s failed; retrying", self.consumer)
                 self._groups.clear()  # Redis may have restarted without our groups
                 moved = 0
@@ -171,8 +178,7 @@ class StreamSource(WorkSource[T]):
                 await asyncio.sleep(0.05)
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll)
+            await wait_for_event(self._wake, poll)
 
     # --- consuming -----------------------------------------------------------------
     def _tickets(self, stream: str, entries: Sequence[Any]) -> dict[int, tuple[str, str]]:

@@ -24,7 +24,14 @@ from core.delivery.gate import PushGate, hold_until
 from core.delivery.outbox import LEASE, Claimed, Outbox, Outcome
 from core.delivery.outcomes import RETRYABLE, GroupCommit, classify
 from core.delivery.pacing import PaceLine, pace
-from core.outbox import Backoff, DatabaseSource, WorkSource, keep_leases, settle
+from core.outbox import (
+    Backoff,
+    DatabaseSource,
+    WorkSource,
+    keep_leases,
+    settle,
+    wait_for_event,
+)
 from core.ports import Clock, PermanentSendError, RetryLater, Sender, Unreachable
 from core.ratelimit import Grant, Pacer
 
@@ -177,8 +184,7 @@ class DeliveryWorker:
             room = self.capacity - len(self._hand)
             if room < self.capacity // 2:
                 self._room.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._room.wait(), idle)
+                await wait_for_event(self._room, idle)
                 continue
             try:
                 items = await self.source.fetch(min(self.batch, room), wait=idle)

@@ -6,7 +6,7 @@ outbox plug in.
 """
 
 from core.outbox.backoff import Backoff
-from core.outbox.loop import PollingLoop, keep_leases, settle
+from core.outbox.loop import PollingLoop, keep_leases, settle, wait_for_event
 from core.outbox.queue import LeasedQueue
 from core.outbox.source import DatabaseSource, Leased, StreamQueue, WorkSource
 
@@ -20,4 +20,5 @@ __all__ = [
     "WorkSource",
     "keep_leases",
     "settle",
+    "wait_for_event",
 ]

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import timedelta
 from typing import Any
 
-__all__ = ["PollingLoop", "keep_leases", "settle"]
+__all__ = ["PollingLoop", "keep_leases", "settle", "wait_for_event"]
 
 log = logging.getLogger(__name__)
+
+
+async def wait_for_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``event`` is set or ``seconds`` pass; True if it was set.
+
+    ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python 3.11 ``wait_for`` swallows a
+    cancellation that arrives as the event is set (a ``wake()`` right before a ``stop()``), and
+    the task it was meant to end runs on (python/cpython#86296, fixed in 3.12).
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return event.is_set()
+    return True
 
 
 async def settle(tasks: Sequence[asyncio.Task[Any]], seconds: float = 5.0) -> None:
@@ -101,8 +115,7 @@ class PollingLoop:
                     log.exception("%s: pass failed", self.name)
                     pause = idle
                 if pause > 0 and not self._stopping:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), pause)
+                    await wait_for_event(self._wake, pause)
         finally:
             if keeper is not None:
                 keeper.cancel()

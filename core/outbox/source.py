@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
+
+from core.outbox.loop import wait_for_event
 
 __all__ = ["DatabaseSource", "Leased", "StreamQueue", "WorkSource"]
 
@@ -77,8 +78,7 @@ class DatabaseSource(WorkSource[T]):
         if items or wait <= 0:
             return items
         self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), wait)
+        await wait_for_event(self._wake, wait)
         return []
 
     async def done(self, items: Sequence[T]) -> None:
