@@ -85,7 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _setup_logging(settings)
     handler: Handler = args.handler
-    return handler(settings, args)
+    from core.adapters.db import SchemaNotAtHead
+
+    try:
+        return handler(settings, args)
+    except SchemaNotAtHead as exc:  # GONGNON_MIGRATE_ON_START=false and no `gongnon migrate` yet
+        print(f"gongnon: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

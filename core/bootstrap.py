@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import handlers, notifications
-from core.adapters.db import Database, migrate
+from core.adapters.db import Database, migrate, require_schema_at_head
 from core.adapters.repository import claim_once
 from core.adapters.scheduler import Scheduler
 from core.adapters.search import SqlTextIndex
@@ -143,8 +143,10 @@ async def bootstrap(
     """Open the database (migrating it), build the bus and register every feature."""
     clock = clock or SystemClock()
     db = Database(settings.effective_database_url)
-    if run_migrations:
+    if run_migrations and settings.migrate_on_start:
         await migrate(db)
+    elif run_migrations:
+        await require_schema_at_head(db)
     bus = MessageBus(lambda: UnitOfWork(db, clock))
     core = Core(
         settings=settings,

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     conversation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     conversation_resume_after_seconds: int = Field(default=30 * 60, ge=10)
     run_workers: bool = True  # run delivery workers, relay and scheduler inside `serve`
+    # false where a one-shot `gongnon migrate` runs first (compose): start-up only checks the schema
+    migrate_on_start: bool = True
 
     # --- web chat ------------------------------------------------------------------
     web_enabled: bool = True  # serve the chat page at / and the /webchat API

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, event, make_url
+from sqlalchemy import Table, event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncSession,
@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-__all__ = ["Database", "insert_for", "migrate"]
+__all__ = [
+    "Database",
+    "SchemaNotAtHead",
+    "insert_for",
+    "migrate",
+    "require_schema_at_head",
+    "schema_revisions",
+]
 
 log = logging.getLogger(__name__)
 # Inside the package (with alembic.ini and script.py.mako as package data): a wheel can migrate.
@@ -126,18 +133,70 @@ def insert_for(db_or_dialect: Database | AsyncSession | str, table: Table | Any)
     return insert(table)
 
 
-def _upgrade(connection: Connection) -> None:
-    from alembic import command
+def _alembic_config(connection: Connection | None = None) -> Any:
     from alembic.config import Config
 
     cfg = Config(str(MIGRATIONS / "alembic.ini"))
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["connection"] = connection
-    command.upgrade(cfg, "head")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(connection), "head")
+
+
+# One advisory lock per schema: processes starting at once (compose's `migrate`, a `serve` or a
+# worker that migrates on start) run the migrations one after the other; the later ones find
+# the schema at head and do nothing. Per schema, so parallel test runs (a schema each) never wait
+# on one another. ``pg_advisory_xact_lock`` is released by the commit (or the rollback on error):
+# https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS
+_PG_MIGRATE_LOCK = text(
+    "SELECT pg_advisory_xact_lock(hashtext('gongnon.migrate:' || coalesce(current_schema(), '')))"
+)
 
 
 async def migrate(db: Database) -> None:
-    """Bring the schema to the newest Alembic revision (used at start and by tests)."""
+    """Bring the schema to the newest Alembic revision (at start, by ``gongnon migrate``, tests).
+
+    Safe when several processes start at once: on PostgreSQL the whole upgrade runs in one
+    transaction holding an advisory lock; on SQLite the connection's ``BEGIN IMMEDIATE`` takes
+    the database's write lock, so a second process waits (``busy_timeout``) and then finds
+    nothing to do. Within one process, one call at a time (Alembic's ``context`` is global).
+    """
     async with db.engine.connect() as conn:
+        if db.dialect == "postgresql":
+            await conn.execute(_PG_MIGRATE_LOCK)
         await conn.run_sync(_upgrade)
         await conn.commit()
+
+
+async def schema_revisions(db: Database) -> tuple[str | None, str | None]:
+    """(the database's Alembic revision, the newest revision shipped): equal when up to date."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+    def current(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(current), head
+
+
+class SchemaNotAtHead(RuntimeError):
+    """Start-up without migrating found the database at another revision than this release's."""
+
+
+async def require_schema_at_head(db: Database) -> None:
+    """For processes that do not migrate (``GONGNON_MIGRATE_ON_START=false``): fail clearly."""
+    current, head = await schema_revisions(db)
+    if current != head:
+        raise SchemaNotAtHead(
+            f"the database is at migration {current or 'none'}, this release needs {head}: "
+            "run `gongnon migrate` first (or set GONGNON_MIGRATE_ON_START=true)"
+        )
