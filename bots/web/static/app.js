@@ -1,5 +1,7 @@
 /* 공론 Gongnon web chat: talks to /webchat/* (JSON) and /webchat/events (SSE). No dependencies.
-   Every piece of server text is inserted with textContent, never as HTML. */
+   Every piece of server text is inserted with textContent, never as HTML.
+   Nothing typed is lost: messages sent while an answer is pending wait in a queue (in order),
+   a refused text goes back into the box (aria-invalid, described by the reason). */
 (function () {
   "use strict";
 
@@ -9,8 +11,11 @@
   var KEY_LANG = "gongnon.lang";
   var KEY_LOG = "gongnon.transcript";
   var LOG_KEEP = 80;
+  var QUEUE_MAX = 20;
 
   var $ = function (id) { return document.getElementById(id); };
+  var transcriptEl = $("transcript");
+  var historyEl = $("history");
   var log = $("log");
   var statusEl = $("status");
   var choicesEl = $("choices");
@@ -20,9 +25,11 @@
   var locationButton = $("location-button");
   var form = $("composer");
   var input = $("message");
+  var errorEl = $("error");
   var sendButton = $("send-button");
   var langButton = $("lang-button");
   var menuButton = $("menu-button");
+  var mineButton = $("mine-button");
 
   function storage(kind) {
     try { return window[kind]; } catch (e) { return null; }
@@ -41,6 +48,9 @@
   var transcript = [];
   var stream = null;
   var busy = false;
+  var queue = [];          // sends waiting for the pending answer, in order
+  var choiceOnly = false;  // the last question is answered by its options only
+  var lastSent = "";       // the text of the last send, put back in the box if refused
 
   function tx(key) { return (TEXTS[locale] || TEXTS.ko)[key] || key; }
 
@@ -49,14 +59,21 @@
     document.title = tx("title");
     document.querySelectorAll("[data-t]").forEach(function (el) { el.textContent = tx(el.getAttribute("data-t")); });
     input.placeholder = tx("placeholder");
-    langButton.setAttribute("aria-label", tx("lang_toggle_label"));
-    langButton.lang = locale === "ko" ? "en" : "ko";
+    langButton.lang = locale === "ko" ? "en" : "ko";  // its text is in the other language
     choicesEl.setAttribute("aria-label", tx("choices_label"));
     document.querySelector(".tools").setAttribute("aria-label", tx("menu"));
   }
 
   /* --- the transcript ------------------------------------------------------------ */
-  function scrollDown() { log.scrollTop = log.scrollHeight; }
+  function scrollDown() {
+    transcriptEl.scrollTop = transcriptEl.scrollHeight;
+    // Where the transcript does not scroll by itself (phones, large zoom) the page does:
+    // keep the newest message and its options in view.
+    if (transcriptEl.scrollHeight <= transcriptEl.clientHeight + 1) {
+      var target = choicesEl.hidden ? log.lastElementChild : choicesEl;
+      if (target && target.scrollIntoView) { target.scrollIntoView({ block: "nearest" }); }
+    }
+  }
 
   function fileUrl(url) {
     if (url.indexOf("/webchat/files/") === 0 && session) {
@@ -68,10 +85,12 @@
   function bubble(entry) {
     var el = document.createElement("div");
     el.className = "msg " + entry.who + (entry.notice ? " bot notice" : "");
-    if (entry.lang) { el.lang = entry.lang; }  // read in the voice of the language it came in
+    // Every message is read in the voice of the language it was written in, also after a switch.
+    if (entry.lang) { el.lang = entry.lang; }
     var speaker = document.createElement("span");
     speaker.className = "visually-hidden";
     speaker.textContent = (entry.who === "me" ? tx("you") : tx("bot")) + ": ";
+    speaker.lang = locale;
     el.appendChild(speaker);
     if (entry.notice) {
       var badge = document.createElement("span");
@@ -132,7 +151,7 @@
   }
 
   function add(entry, keep) {
-    if (!entry.lang && entry.who !== "me") { entry.lang = locale; }
+    if (!entry.lang) { entry.lang = locale; }
     log.appendChild(bubble(entry));
     if (keep !== false) { remember(entry); }
     scrollDown();
@@ -144,25 +163,52 @@
     add(entry, who !== "error");
   }
 
+  /* --- the message box: errors tied to it ------------------------------------------ */
+  function markInvalid(message) {
+    errorEl.textContent = message;
+    errorEl.hidden = false;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", "error hint");
+  }
+
+  function clearInvalid() {
+    if (errorEl.hidden) { return; }
+    errorEl.hidden = true;
+    errorEl.textContent = "";
+    input.removeAttribute("aria-invalid");
+    input.setAttribute("aria-describedby", "hint");
+  }
+
+  function updateSend() {
+    // On a question answered by its options only, the send button rests until something is
+    // typed (a number or an option's name still works): the options are the way on.
+    sendButton.disabled = choiceOnly && !input.value.trim();
+  }
+
   /* --- choices and requests --------------------------------------------------------- */
   function clearChoices() {
+    var inside = choicesEl.contains(document.activeElement) || extras.contains(document.activeElement);
     choicesEl.textContent = "";
     choicesEl.hidden = true;
     extras.hidden = true;
     photoWrap.hidden = true;
     locationButton.hidden = true;
+    // The pressed option is gone: the focus waits in the message box, never on <body>.
+    if (inside) { input.focus(); }
   }
 
   function showChoices(reply) {
     clearChoices();
     var choices = reply.choices || [];
+    choiceOnly = reply.input === "choice" && choices.length > 0;
     choices.forEach(function (choice, index) {
       var button = document.createElement("button");
       button.type = "button";
-      button.className = "choice";
+      button.className = "choice" + (choiceOnly && index === 0 ? " main" : "");
       button.setAttribute("data-choice", choice.id);
       var num = document.createElement("span");
       num.className = "num";
+      num.setAttribute("aria-hidden", "true");
       num.textContent = String(index + 1);
       var label = document.createElement("span");
       label.textContent = choice.label;
@@ -172,11 +218,13 @@
       choicesEl.appendChild(button);
     });
     choicesEl.hidden = choices.length === 0;
-    if (reply.request === "photo") { extras.hidden = false; photoWrap.hidden = false; }
-    if (reply.request === "location" && navigator.geolocation) {
+    var request = reply.request || "";
+    if (request === "photo" || request === "photo_or_location") { extras.hidden = false; photoWrap.hidden = false; }
+    if ((request === "location" || request === "photo_or_location") && navigator.geolocation) {
       extras.hidden = false;
       locationButton.hidden = false;
     }
+    updateSend();
   }
 
   function showReplies(replies, options) {
@@ -187,24 +235,31 @@
     });
     if (!last) { return; }
     if (options && options.notice) { return; }  // its buttons are in its own bubble
+    if (last.invalid) {
+      // Refused: the text goes back into the box, the reason is tied to it.
+      if (!input.value && lastSent) { input.value = lastSent; }
+      markInvalid(last.text || tx("failed"));
+    }
     showChoices(last);
-    // The focus always comes back to the message box: type an answer or its number, or Tab
-    // on to the options right after it. (A pressed option is removed, so focus must move.)
-    if (options && options.focus) { input.focus(); }
+    scrollDown();
+    if (!(options && options.focus) || queue.length) { return; }
+    // A question answered by its options: the first option (e.g. "제출하기") gets the focus.
+    // Otherwise the message box: type the answer or its number, or Tab on to the options.
+    var first = choicesEl.querySelector("button");
+    if (choiceOnly && first && !last.invalid) { first.focus(); } else { input.focus(); }
   }
 
   /* --- talking to the server ------------------------------------------------------- */
   function setBusy(on) {
     busy = on;
-    sendButton.disabled = on;
     statusEl.textContent = on ? tx("typing") : "";
     statusEl.classList.toggle("busy", on);
+    transcriptEl.setAttribute("aria-busy", on ? "true" : "false");
   }
 
   function post(path, body) {
     var init = { method: "POST", credentials: "same-origin" };
     if (body instanceof FormData) {
-      init.headers = { "X-Gongnon-Session": session || "" };  // checked before the photo is read
       init.body = body;
     } else {
       init.headers = { "Content-Type": "application/json" };
@@ -222,9 +277,20 @@
   }
 
   function send(body, echo, restore) {
-    if (busy || !session) { return Promise.resolve(false); }
-    body.session = session;
+    if (!session) { return Promise.resolve(false); }
     if (echo) { say("me", echo); }
+    if (busy) {
+      // Typed while the answer is pending: kept, and sent in order once it arrives.
+      if (queue.length < QUEUE_MAX) { queue.push({ body: body, restore: restore }); }
+      return Promise.resolve(true);
+    }
+    return dispatch(body, restore);
+  }
+
+  function dispatch(body, restore) {
+    body = body instanceof FormData ? body : Object.assign({}, body, { session: session });
+    if (body instanceof FormData) { body.set("session", session || ""); }
+    lastSent = restore || "";
     clearChoices();
     setBusy(true);
     var request = body instanceof FormData ? post("/webchat/upload", body) : post("/webchat/message", body);
@@ -232,37 +298,52 @@
       setBusy(false);
       if (result.status === 401) { return restart(true); }
       if (!result.ok) {
-        say("error", errorText(result));
-        if (restore) { input.value = restore; }
-        input.focus();
+        failed(errorText(result), restore);
         return false;
       }
       showReplies(result.data.replies, { focus: true });
+      next();
       return true;
     }).catch(function () {
       setBusy(false);
-      say("error", tx("failed"));
-      if (restore) { input.value = restore; }
-      input.focus();
+      failed(tx("failed"), restore);
       return false;
     });
   }
 
+  function failed(message, restore) {
+    // Not delivered: this and everything queued after it go back into the box, in order.
+    var texts = [restore].concat(queue.map(function (q) { return q.restore; })).filter(Boolean);
+    queue = [];
+    if (texts.length && !input.value) { input.value = texts.join("\n"); }
+    say("error", message);
+    markInvalid(message);
+    input.focus();
+    updateSend();
+  }
+
+  function next() {
+    var waiting = queue.shift();
+    if (waiting) { dispatch(waiting.body, waiting.restore); }
+  }
+
   function pick(choice) {
+    clearInvalid();
     send({ choice: choice.id }, choice.label);
   }
 
   function submitText() {
     var text = input.value;
     if (!text.trim()) {
-      say("error", tx("empty"));
+      markInvalid(tx("empty"));
       input.focus();
       return;
     }
+    clearInvalid();
     input.value = "";
-    send({ text: text }, text, text).then(function () {
-      if (document.activeElement === document.body) { input.focus(); }
-    });
+    updateSend();
+    send({ text: text }, text, text);
+    input.focus();
   }
 
   /* --- the session ----------------------------------------------------------------- */
@@ -281,7 +362,8 @@
     try { saved = JSON.parse(get(tab, KEY_LOG) || "null"); } catch (e) { saved = null; }
     if (!saved || saved.session !== session || !saved.entries || !saved.entries.length) { return false; }
     transcript = saved.entries;
-    transcript.forEach(function (entry) { log.appendChild(bubble(entry)); });
+    // Earlier messages go above the live log: a reload does not read them all out again.
+    transcript.forEach(function (entry) { historyEl.appendChild(bubble(entry)); });
     var lastBot = null;
     for (var i = transcript.length - 1; i >= 0; i -= 1) {
       if (transcript[i].who === "bot" && !transcript[i].notice) { lastBot = transcript[i].reply; break; }
@@ -317,6 +399,7 @@
     drop(local, KEY_LAST);
     drop(tab, KEY_LOG);
     transcript = [];
+    queue = [];
     if (stream) { stream.close(); stream = null; }
     if (announce) { say("system", tx("restarted")); }
     return open(true);
@@ -365,6 +448,11 @@
     }
   });
 
+  input.addEventListener("input", function () {
+    if (input.value.trim()) { clearInvalid(); }
+    updateSend();
+  });
+
   langButton.addEventListener("click", function () {
     locale = locale === "ko" ? "en" : "ko";
     put(local, KEY_LANG, locale);
@@ -378,11 +466,16 @@
       if (!result.ok) { say("error", errorText(result)); return; }
       saveSession(result.data);
       showReplies(result.data.replies, { focus: false });
+      next();
     }).catch(function () { setBusy(false); say("error", tx("failed")); });
   });
 
   menuButton.addEventListener("click", function () {
     send({ text: "/menu" }, tx("menu"));
+  });
+
+  mineButton.addEventListener("click", function () {
+    send({ text: "/mine" }, tx("mine"));
   });
 
   photoInput.addEventListener("change", function () {
