@@ -410,6 +410,9 @@ async def test_page_on_a_phone_in_english_and_after_a_reload(
     await page.wait_for_function(
         "() => document.querySelector('#send-button').textContent.trim() === 'Send'"
     )
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('#log .msg.bot')].some(e => e.lang === 'en')"
+    )
     # Earlier messages keep their own language; the person's own too.
     langs = await page.eval_on_selector_all("#log .msg", "els => els.map(e => e.lang)")
     assert "ko" in langs and "en" in langs and all(langs)
