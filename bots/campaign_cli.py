@@ -179,10 +179,17 @@ async def _push_create(core: Any, args: argparse.Namespace, tr: Callable[..., st
 
 
 async def _dry_run(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
+    from bots.worker_cli import register_senders
+
+    await register_senders(core)  # which channels can push, and what a push costs there
     dry = await core.extras["campaigns"].dry_run(args.push)
     print(tr("campaign.cli.dry_run", count=dry.audience))
     detail = ", ".join(f"{k}={v}" for k, v in sorted(dry.by_channel.items())) or "-"
     print(tr("campaign.cli.by_channel", detail=detail))
+    if dry.cost:
+        detail = ", ".join(f"{k}={v:,.0f}" for k, v in sorted(dry.cost.items()))
+        print(tr("channels.cost_estimate", total=f"{dry.total_cost:,.0f}",
+                 currency=dry.currency, detail=detail))
     detail = ", ".join(f"{k}={v}" for k, v in sorted(dry.by_locale.items())) or "-"
     print(tr("campaign.cli.by_locale", detail=detail))
     if dry.quiet_until is not None:

@@ -62,7 +62,7 @@ async def _telegram_sender(core: Core) -> Any:
     )
 
 
-async def _register_senders(core: Core) -> None:
+async def register_senders(core: Core) -> None:
     """Every channel this process can reach: its Sender, as the server would build it."""
     if core.settings.telegram_enabled:
         core.register_sender(await _telegram_sender(core))
@@ -76,7 +76,7 @@ async def _register_senders(core: Core) -> None:
 async def _run(settings: Settings, name: str) -> int:
     core = await bootstrap(settings)
     try:
-        await _register_senders(core)
+        await register_senders(core)
         engine = core.extras["delivery"]
         worker = engine.worker(on_unreachable=core.mark_unreachable, name=name)
         loop = asyncio.get_running_loop()

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from conversations import drafts
-from conversations.flow import Ctx, Flow, Step
+from conversations.commands import by_name
+from conversations.flow import Ctx, Flow, Step, short_label
 from conversations.incoming import (
     Command,
     Inbound,
@@ -43,18 +44,7 @@ NAV_IDS = frozenset({BACK, CANCEL, MORE})
 _SOURCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MAX_HOPS = 8
 
-_COMMANDS: dict[str, tuple[str, dict[str, Any]]] = {
-    "menu": ("menu", {}),
-    "help": ("menu", {"help": True}),
-    "language": ("language", {}),
-    "lang": ("language", {}),
-    "new": ("intake", {}),
-    "propose": ("intake", {}),
-    "mine": ("mine", {}),
-    "following": ("following", {}),
-    "lookup": ("lookup", {}),
-    "find": ("lookup", {}),
-}
+_COMMANDS = by_name()  # the one registry (conversations.commands)
 
 
 def _norm(text: str) -> str:
@@ -180,7 +170,34 @@ class Engine:
             self._attach_retry(ctx)
         ctx.state["at"] = self._now().isoformat()
         await self.core.state.set(key, ctx.state, ttl=self.core.settings.conversation_ttl_seconds)
+        if not ctx.capabilities.push:
+            return await self._news(inbound, ctx.locale) + ctx.out
         return ctx.out
+
+    async def _news(self, inbound: Inbound, locale: str) -> list[Reply]:
+        """A channel that cannot push: the notifications kept for this person come now, in one
+        message ahead of the answer ("새 소식이 2건 있습니다")."""
+        from core.news import CollectNews, waiting
+
+        try:
+            if not await waiting(
+                self.core.db, inbound.channel, inbound.address, now=self._now()
+            ):
+                return []
+            news = await self.core.execute(
+                CollectNews(channel=inbound.channel, address=inbound.address)
+            )
+        except Exception:  # the answer matters more; the news stays for the next contact
+            log.exception("collecting news failed on channel %s", inbound.channel)
+            return []
+        if not news:
+            return []
+        count = len(news)
+        head = t("news.waiting_one", locale) if count == 1 else t(
+            "news.waiting_many", locale, count=count
+        )
+        body = "\n\n".join(reply.text for reply in news)
+        return [Reply(text=f"{head}\n\n{body}")]
 
     def _ctx(self, inbound: Inbound, state: dict[str, Any]) -> Ctx:
         return Ctx(
@@ -189,8 +206,7 @@ class Engine:
 
     def _capabilities(self, inbound: Inbound) -> ChannelCapabilities:
         sender = self.core.senders.get(inbound.channel)
-        caps = getattr(sender, "capabilities", None)
-        return caps if isinstance(caps, ChannelCapabilities) else ChannelCapabilities()
+        return ChannelCapabilities() if sender is None else sender.capabilities
 
     def _now(self) -> datetime:
         return self.core.clock.now()  # type: ignore[no-any-return]
@@ -318,9 +334,9 @@ class Engine:
             self._cancel(ctx)
         elif name == "back":
             self._back(ctx)
-        elif name in _COMMANDS:
-            flow, data = _COMMANDS[name]
-            ctx.start(flow, **data)
+        elif name in _COMMANDS and _COMMANDS[name].flow is not None:
+            spec = _COMMANDS[name]
+            ctx.start(str(spec.flow), **dict(spec.data))
         else:
             ctx.say(ctx.t("conv.hint.unknown_command"))
             ctx.start("menu")
@@ -538,7 +554,8 @@ class Engine:
 
     def _offer(self, ctx: Ctx, out: list[Reply], choices: Sequence[Choice]) -> None:
         """Put ``choices`` on the last reply, a page at a time where buttons are few."""
-        full = [c for c in choices if c.id != MORE]
+        limit = ctx.capabilities.button_label_max
+        full = [replace(c, label=short_label(c.label, limit)) for c in choices if c.id != MORE]
         page = int(ctx.state.get("page", 0))
         visible = _window(full, page, max(3, ctx.capabilities.max_buttons), ctx.t("conv.nav.more"))
         ctx.state["offered"] = [[c.id, c.label] for c in full]

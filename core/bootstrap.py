@@ -182,6 +182,7 @@ def _features() -> list[Any]:
         "core.sync",
         "core.officials",
         "core.delivery",
+        "core.news",  # notifications kept for channels that cannot push, handed over at contact
         "core.campaigns",  # after core.delivery: adds a quiet-hours gate to its worker options
         "core.deliberation",
     ]

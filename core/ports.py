@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 from core.messages import Reply
 
 __all__ = [
+    "AddressRate",
     "ChannelCapabilities",
     "ChannelLimits",
     "Clock",
@@ -53,14 +54,21 @@ class SystemClock:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelCapabilities:
-    """What a channel can render; conversations degrade gracefully where it cannot."""
+    """What a channel can do; core and conversations adapt to it without knowing the platform.
+
+    ``push``: may we message a person who did not just write to us? A channel that cannot
+    keeps notifications in the outbox until the person's next contact. ``push_cost``: what one
+    pushed message costs (in ``cost_currency``), for campaign estimates.
+    """
 
     buttons: bool = True
     max_buttons: int = 10
     button_label_max: int = 30
     text_max: int = 4096
     edit: bool = False
-    push: bool = True  # can we message a person who did not just write to us?
+    push: bool = True
+    push_cost: float = 0.0
+    cost_currency: str = "KRW"
     photo_intake: bool = False
     location_intake: bool = False
     images: bool = True
@@ -68,12 +76,31 @@ class ChannelCapabilities:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AddressRate:
+    """At most ``count`` sends per ``period`` seconds to one address. ``scope`` names the
+    limit (part of its key): two rates of one address with different scopes are separate."""
+
+    scope: str
+    count: float
+    period: float = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class ChannelLimits:
-    """Outbound rate limits the delivery engine enforces for one channel."""
+    """Outbound rate limits the delivery engine enforces for one channel.
+
+    ``per_second`` is across the whole bot; ``for_address(address)`` lists the limits of one
+    address. A channel whose addresses differ (a group and a person) subclasses this and
+    overrides ``for_address``: core never looks inside an address.
+    """
 
     per_second: float  # across the whole bot
     per_address_per_second: float | None = None
-    per_group_per_minute: float | None = None
+
+    def for_address(self, address: str) -> tuple[AddressRate, ...]:
+        if self.per_address_per_second is None:
+            return ()
+        return (AddressRate(scope="c", count=self.per_address_per_second),)
 
 
 class SendError(Exception):

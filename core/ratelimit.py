@@ -436,10 +436,10 @@ class Pacer:
 
     "N per second" becomes at most N sends in any window of one second (and "N per minute" the
     same over a minute): the platform's own definition. ``headroom`` lengthens every window by
-    that fraction, for a platform that counts more strictly than it says. A group is a chat too:
-    it gets the chat's 1/s besides the group's 20/min. ``limits_of(channel)`` and
-    ``is_group(channel, address)`` come from the channels' Senders. Settle every grant after
-    its send (``settle``).
+    that fraction, for a platform that counts more strictly than it says. ``limits_of(channel)``
+    comes from the channel's Sender, and its ``for_address(address)`` says which limits one
+    address has (core never looks inside an address). Settle every grant after its send
+    (``settle``).
     """
 
     def __init__(
@@ -447,14 +447,12 @@ class Pacer:
         limiter: RateLimiter,
         *,
         limits_of: Callable[[str], ChannelLimits | None],
-        is_group: Callable[[str, str], bool] | None = None,
         headroom: float = 0.0,
         sleep: Callable[[float], Any] = asyncio.sleep,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limiter = limiter
         self.limits_of = limits_of
-        self.is_group = is_group or (lambda _channel, address: address.startswith("-"))
         self.headroom = headroom
         self.sleep = sleep
         self._now = now
@@ -470,10 +468,8 @@ class Pacer:
         if limits is None:
             return []
         out = [self.limit(channel, limits.per_second)]
-        if limits.per_group_per_minute is not None and self.is_group(channel, address):
-            out.append(self.limit(f"{channel}:g:{address}", limits.per_group_per_minute, 60.0))
-        if limits.per_address_per_second is not None:
-            out.append(self.limit(f"{channel}:c:{address}", limits.per_address_per_second))
+        for rate in limits.for_address(address):
+            out.append(self.limit(f"{channel}:{rate.scope}:{address}", rate.count, rate.period))
         return out
 
     async def try_take(self, channel: str, address: str, *, urgent: bool = False) -> Grant:
@@ -527,16 +523,15 @@ class Pacer:
     ) -> str:
         """Honour a 429: pause the chat, or the whole bot. Returns the scope paused.
 
-        Telegram does not say which limit was hit. Unless the Sender knows (``scope``), the
-        chat is paused; a second 429 on another chat of the channel within ``retry_after``
-        means the bot's overall limit, and the whole channel is paused.
+        A platform may not say which limit was hit. Unless the Sender knows (``scope``), the
+        address is paused (each of its limits); a second 429 on another address of the channel
+        within ``retry_after`` means the bot's overall limit, and the whole channel is paused.
         """
         seconds = max(retry_after, 0.05)
         limits = self.limits_of(channel)
-        if limits is None or (
-            limits.per_address_per_second is None and limits.per_group_per_minute is None
-        ):
-            scope = "global"  # no limit per chat to pause
+        rates = limits.for_address(address) if limits is not None else ()
+        if not rates:
+            scope = "global"  # no limit per address to pause
         if scope is None:
             now = self._now()
             last = self._last_429.get(channel)
@@ -548,11 +543,6 @@ class Pacer:
         if scope == "global":
             await self.limiter.pause(channel, seconds)
         else:
-            group = (
-                limits is not None
-                and limits.per_group_per_minute is not None
-                and self.is_group(channel, address)
-            )
-            kind = "g" if group else "c"
-            await self.limiter.pause(f"{channel}:{kind}:{address}", seconds)
+            for rate in rates:
+                await self.limiter.pause(f"{channel}:{rate.scope}:{address}", seconds)
         return scope

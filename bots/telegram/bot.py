@@ -6,13 +6,17 @@ from telegram import Bot, BotCommand
 from telegram.ext import Application, ApplicationBuilder
 
 from bots.telegram.request import AiohttpRequest
+from conversations.commands import menu_commands
 from core.config import Settings
 from core.i18n import t
-from core.ports import ChannelLimits
+from dataclasses import dataclass
+
+from core.ports import AddressRate, ChannelLimits
 
 __all__ = [
     "ALLOWED_UPDATES",
     "COMMANDS",
+    "TelegramLimits",
     "WEBHOOK_PATH",
     "build_application",
     "build_bot",
@@ -24,8 +28,8 @@ __all__ = [
 WEBHOOK_PATH = "/telegram/webhook"
 # The update types Gongnon acts on; everything else is not even sent to us.
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
-# Commands shown in Telegram's menu; the conversation engine understands each of them.
-COMMANDS = ("start", "menu", "new", "mine", "following", "lookup", "language", "cancel", "help")
+# Commands shown in Telegram's menu: the engine's one registry (conversations.commands).
+COMMANDS = menu_commands()
 
 
 def _token(settings: Settings) -> str:
@@ -66,8 +70,22 @@ def build_bot(settings: Settings) -> Bot:
     )
 
 
-def channel_limits(settings: Settings) -> ChannelLimits:
-    return ChannelLimits(
+@dataclass(frozen=True, kw_only=True)
+class TelegramLimits(ChannelLimits):
+    """Telegram's limits: ~1 message a second per chat, and a group (a negative chat id) at
+    most ``per_group_per_minute`` besides: a group is a chat too."""
+
+    per_group_per_minute: float | None = None
+
+    def for_address(self, address: str) -> tuple[AddressRate, ...]:
+        rates = ChannelLimits.for_address(self, address)
+        if self.per_group_per_minute is not None and address.startswith("-"):
+            rates = (AddressRate(scope="g", count=self.per_group_per_minute, period=60.0), *rates)
+        return rates
+
+
+def channel_limits(settings: Settings) -> TelegramLimits:
+    return TelegramLimits(
         per_second=settings.telegram_rate_per_second,
         per_address_per_second=settings.telegram_chat_rate_per_second,
         per_group_per_minute=settings.telegram_group_rate_per_minute,

@@ -23,7 +23,7 @@ def install(core: Any) -> None:
 
     service = CampaignService(core)
     core.extras["campaigns"] = service
-    handlers.register(core.bus, quiet=service.quiet)
+    handlers.register(core.bus, quiet=service.quiet, unpushable=service.unpushable)
 
     def kick() -> None:  # run the tick soon, on the scheduler (only once it is started)
         core.scheduler.at("campaigns:kick", service.tick, datetime.now(UTC))

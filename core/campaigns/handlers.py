@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable, Sequence
 from datetime import datetime, time
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -349,14 +350,20 @@ def render_push(push: Push, survey: Survey | None, locale: str) -> Reply:
     )
 
 
-async def fan_out_push(cmd: c.FanOutPush, uow: UnitOfWork, *, quiet: QuietHours) -> int:
+async def fan_out_push(
+    cmd: c.FanOutPush,
+    uow: UnitOfWork,
+    *,
+    quiet: QuietHours,
+    unpushable: Callable[[], Sequence[str]] = tuple,
+) -> int:
     push = await _push(uow, cmd.push_id)
     if push.status != "running" or push.fanout_done:
         return -1
     repo = _repo(uow)
     survey = await repo.survey(push.survey_id) if push.survey_id is not None else None
     targets = await repo.targets(Segment.from_json(push.segment), after=push.cursor,
-                                 limit=cmd.batch)
+                                 limit=cmd.batch, unpushable=unpushable())
     now = uow.now()
     not_before = quiet.until(now)
     deliveries = uow.repo(DeliveryRepository)
@@ -419,7 +426,11 @@ async def set_progress_ref(cmd: c.SetProgressRef, uow: UnitOfWork) -> None:
     push.progress_ref = cmd.ref
 
 
-def register(bus: MessageBus, *, quiet: QuietHours) -> None:
+def register(
+    bus: MessageBus, *, quiet: QuietHours, unpushable: Callable[[], Sequence[str]] = tuple
+) -> None:
+    """``unpushable()``: the channels whose Sender cannot message a person unasked; a push
+    reaches people through their other channels, or not at all."""
     bus.register(c.CreateSurvey, create_survey)
     bus.register(c.CastBallot, cast_ballot)
     bus.register(c.CloseSurvey, close_survey)
@@ -431,7 +442,7 @@ def register(bus: MessageBus, *, quiet: QuietHours) -> None:
     bus.register(c.PausePush, pause_push)
     bus.register(c.ResumePush, partial(resume_push, quiet=quiet))
     bus.register(c.CancelPush, cancel_push)
-    bus.register(c.FanOutPush, partial(fan_out_push, quiet=quiet))
+    bus.register(c.FanOutPush, partial(fan_out_push, quiet=quiet, unpushable=unpushable))
     bus.register(c.FinishPush, finish_push)
     bus.register(c.TestPush, test_push)
     bus.register(c.SetProgressRef, set_progress_ref)

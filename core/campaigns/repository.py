@@ -39,14 +39,17 @@ class Target:
     locale: str
 
 
-def audience_persons(segment: Segment) -> Any:
-    """``SELECT persons.id`` of everyone a push to ``segment`` may reach (consent, reachable)."""
+def audience_persons(segment: Segment, *, unpushable: Sequence[str] = ()) -> Any:
+    """``SELECT persons.id`` of everyone a push to ``segment`` may reach (consent, reachable
+    on a channel that can push: identities on ``unpushable`` channels do not count)."""
     reachable = [
         Identity.person_id == Person.id,
         Identity.reachable.is_(True),
     ]
     if segment.channels:
         reachable.append(Identity.channel.in_(segment.channels))
+    if unpushable:
+        reachable.append(Identity.channel.not_in(list(unpushable)))
     stmt = (
         select(Person.id)
         .join(ConsentState, ConsentState.person_id == Person.id)
@@ -71,14 +74,16 @@ def audience_persons(segment: Segment) -> Any:
 
 
 async def pick_targets(
-    session: AsyncSession, segment: Segment, *, after: int, limit: int
+    session: AsyncSession, segment: Segment, *, after: int, limit: int,
+    unpushable: Sequence[str] = (),
 ) -> list[Target]:
-    """The next ``limit`` people (by id, after ``after``) with the identity to reach each."""
+    """The next ``limit`` people (by id, after ``after``) with the identity to reach each
+    (never one on a channel that cannot push)."""
     ids = [
         int(r)
         for r in (
             await session.execute(
-                audience_persons(segment)
+                audience_persons(segment, unpushable=unpushable)
                 .where(Person.id > after)
                 .order_by(Person.id)
                 .limit(limit)
@@ -90,6 +95,8 @@ async def pick_targets(
     conditions = [Identity.person_id.in_(ids), Identity.reachable.is_(True)]
     if segment.channels:
         conditions.append(Identity.channel.in_(segment.channels))
+    if unpushable:
+        conditions.append(Identity.channel.not_in(list(unpushable)))
     rows = await session.execute(
         select(Identity.person_id, Identity.channel, Identity.address, Person.locale)
         .join(Person, Person.id == Identity.person_id)
@@ -281,8 +288,12 @@ class CampaignRepository:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def targets(self, segment: Segment, *, after: int, limit: int) -> list[Target]:
-        return await pick_targets(self.session, segment, after=after, limit=limit)
+    async def targets(
+        self, segment: Segment, *, after: int, limit: int, unpushable: Sequence[str] = ()
+    ) -> list[Target]:
+        return await pick_targets(
+            self.session, segment, after=after, limit=limit, unpushable=unpushable
+        )
 
     # --- the push's deliveries (rows of the shared outbox) ---------------------------
     async def move_deliveries(

@@ -48,6 +48,12 @@ class DryRun:
     by_locale: dict[str, int]
     previews: dict[str, Reply]
     quiet_until: datetime | None
+    cost: dict[str, float] = field(default_factory=dict)  # channel → estimated cost
+    currency: str = "KRW"
+
+    @property
+    def total_cost(self) -> float:
+        return sum(self.cost.values())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,7 +180,9 @@ class CampaignService:
 
     async def audience_size(self, segment: Segment) -> int:
         async with self.core.db.read() as s:
-            stmt = select(func.count()).select_from(audience_persons(segment).subquery())
+            stmt = select(func.count()).select_from(
+                audience_persons(segment, unpushable=self.unpushable()).subquery()
+            )
             return int((await s.execute(stmt)).scalar_one())
 
     async def dry_run(self, push_id: int) -> DryRun:
@@ -185,16 +193,30 @@ class CampaignService:
         async with self.core.db.read() as s:
             survey = await s.get(Survey, push.survey_id) if push.survey_id else None
             after = 0
-            while targets := await pick_targets(s, segment, after=after, limit=2000):
+            while targets := await pick_targets(
+                s, segment, after=after, limit=2000, unpushable=self.unpushable()
+            ):
                 for target in targets:
                     by_channel[target.channel] = by_channel.get(target.channel, 0) + 1
                     by_locale[target.locale] = by_locale.get(target.locale, 0) + 1
                 after = targets[-1].person_id
         previews = {loc: render_push(push, survey, loc) for loc in ("ko", "en")}
+        cost: dict[str, float] = {}
+        currency = "KRW"
+        for channel, count in by_channel.items():
+            sender = self.core.senders.get(channel)
+            if sender is not None and sender.capabilities.push_cost:
+                cost[channel] = count * sender.capabilities.push_cost
+                currency = sender.capabilities.cost_currency
         return DryRun(
             audience=sum(by_channel.values()), by_channel=by_channel, by_locale=by_locale,
             previews=previews, quiet_until=self.quiet.until(self.core.clock.now()),
+            cost=cost, currency=currency,
         )
+
+    def unpushable(self) -> list[str]:
+        """Channels whose Sender cannot message a person unasked: no push goes there."""
+        return [n for n, s in self.core.senders.items() if not s.capabilities.push]
 
     async def progress(self, push_id: int) -> Progress:
         push = await self._push_row(push_id)

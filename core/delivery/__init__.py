@@ -32,7 +32,7 @@ from core.delivery.enqueue import (
 from core.delivery.gate import PushGate
 from core.delivery.outbound import Outbound
 from core.delivery.outbox import LEASE, Claimed, Outbox, Outcome
-from core.delivery.worker import DeliveryWorker, UnreachableHook
+from core.delivery.worker import DeliveryWorker, UnreachableHook, pushable
 from core.outbox import WorkSource
 
 __all__ = [
@@ -52,4 +52,5 @@ __all__ = [
     "WorkSource",
     "install",
     "push_report",
+    "pushable",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 from core.adapters.db import Database
 from core.adapters.redis_streams import StreamSource, redis_client
 from core.delivery.outbox import Claimed
-from core.delivery.worker import DeliveryWorker, UnreachableHook
+from core.delivery.worker import DeliveryWorker, UnreachableHook, pushable
 from core.outbox import DatabaseSource, WorkSource
 from core.ports import Clock, Sender
 from core.ratelimit import MemoryRateLimiter, Pacer, RateLimiter, RedisRateLimiter
@@ -41,7 +41,6 @@ class DeliveryEngine:
         self.pacer = Pacer(
             limiter,
             limits_of=self._limits_of,
-            is_group=self._is_group,
             headroom=settings.delivery_rate_headroom,
         )
         # Every worker of this process is built with these (features may add to them,
@@ -51,10 +50,6 @@ class DeliveryEngine:
     def _limits_of(self, channel: str) -> Any:
         sender = self.senders.get(channel)
         return None if sender is None else sender.limits
-
-    def _is_group(self, channel: str, address: str) -> bool:
-        probe = getattr(self.senders.get(channel), "is_group", None)
-        return bool(probe(address)) if callable(probe) else address.startswith("-")
 
     def _backlog(self, channel: str) -> int:
         sender = self.senders.get(channel)
@@ -69,7 +64,7 @@ class DeliveryEngine:
         return StreamSource(
             redis_client(self.settings.redis_url, block_ms=block_ms),
             worker.outbox,
-            channels=lambda: list(self.senders),
+            channels=lambda: pushable(self.senders),
             clock=self.clock,
             consumer=worker.name,
             prefix=self.settings.delivery_redis_prefix,

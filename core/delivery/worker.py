@@ -44,6 +44,12 @@ BACKOFF = Backoff(base=2.0, cap=300.0)  # 2 s, 4 s, 8 s … 5 min, jittered
 SourceFactory = Callable[["DeliveryWorker"], WorkSource[Claimed]]
 
 
+def pushable(senders: Mapping[str, Sender]) -> list[str]:
+    """The channels workers drain: those whose Sender may message a person unasked. Rows for
+    the others wait in the outbox for the person's next contact (``core.news``)."""
+    return [name for name, sender in senders.items() if sender.capabilities.push]
+
+
 class DeliveryWorker:
     """Drains the outbox. Several may run (in one or many processes) without double sends."""
 
@@ -100,7 +106,7 @@ class DeliveryWorker:
     async def claim(self, limit: int | None = None) -> list[Claimed]:
         """Lease up to ``limit`` (default ``batch``) due rows of this worker's channels."""
         limit = self.batch if limit is None else limit
-        return await self.outbox.claim(list(self.senders), limit, self.clock.now())
+        return await self.outbox.claim(pushable(self.senders), limit, self.clock.now())
 
     async def _attempt(self, item: Claimed) -> Outcome:
         """Pace and send one row; classify what happened (nothing is written here)."""

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from core.ports import ChannelLimits
+from bots.telegram.bot import TelegramLimits
+from core.ports import AddressRate, ChannelLimits
 from core.ratelimit import Limit, MemoryRateLimiter, Pacer, RateLimiter, RedisRateLimiter, acquire
 
 
@@ -221,14 +222,14 @@ async def test_memory_late_wake_ups_and_jitter_keep_the_rate_and_every_window() 
 
 
 def test_pacer_turns_channel_limits_into_windows() -> None:
-    limits = ChannelLimits(per_second=30, per_address_per_second=1, per_group_per_minute=20)
+    limits = TelegramLimits(per_second=30, per_address_per_second=1, per_group_per_minute=20)
     pacer = Pacer(MemoryRateLimiter(), limits_of=lambda _c: limits)
     private = pacer.limits("telegram", "42")
     assert [(x.key, x.count, x.window) for x in private] == [
         ("telegram", 30, 1.0),
         ("telegram:c:42", 1, 1.0),
     ]
-    group = pacer.limits("telegram", "-100")  # a group is a chat too
+    group = pacer.limits("telegram", "-100")  # the Sender's rule: a group is a chat too
     assert [(x.key, x.count, x.window) for x in group] == [
         ("telegram", 30, 1.0),
         ("telegram:g:-100", 20, 60.0),
@@ -241,9 +242,24 @@ def test_pacer_turns_channel_limits_into_windows() -> None:
     assert strict.limits("telegram", "42")[0].window == pytest.approx(1.01)
 
 
+def test_core_knows_no_address_rule_of_its_own() -> None:
+    """A negative address is nothing special to core: only the Sender's limits say so."""
+    plain = Pacer(MemoryRateLimiter(), limits_of=lambda _c: ChannelLimits(
+        per_second=10, per_address_per_second=1))
+    assert [x.key for x in plain.limits("kakao", "-100")] == ["kakao", "kakao:c:-100"]
+
+    class Tiered(ChannelLimits):
+        def for_address(self, address: str) -> tuple[AddressRate, ...]:
+            return (AddressRate(scope="vip", count=5),) if address == "a" else ()
+
+    tiered = Pacer(MemoryRateLimiter(), limits_of=lambda _c: Tiered(per_second=10))
+    assert [(x.key, x.count) for x in tiered.limits("x", "a")] == [("x", 10), ("x:vip:a", 5)]
+    assert [x.key for x in tiered.limits("x", "b")] == ["x"]
+
+
 async def test_pacer_escalates_to_the_whole_bot() -> None:
     limiter = MemoryRateLimiter()
-    limits = ChannelLimits(per_second=1000, per_address_per_second=1, per_group_per_minute=20)
+    limits = TelegramLimits(per_second=1000, per_address_per_second=1, per_group_per_minute=20)
     pacer = Pacer(limiter, limits_of=lambda _c: limits)
     assert await pacer.back_off("telegram", "1", 0.5) == "chat"
     assert (await pacer.try_take("telegram", "1")).wait > 0.3

@@ -1,0 +1,81 @@
+"""News at next contact: what a channel that cannot push keeps for the person's next message.
+
+Notifications are queued for every reachable identity (``core.notifications``). Workers drain
+only channels whose Sender may push (``core.delivery.pushable``); rows for the others stay
+``pending`` in the outbox, durable and deduplicated like any delivery. When the person writes
+again, the conversation engine asks ``waiting`` (a read, no lock) and, when there is news,
+``CollectNews`` hands the messages over and marks them sent in one transaction, so a second
+contact never repeats them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from core.adapters.orm_delivery import Delivery
+from core.commands import Command
+from core.messages import Reply, ReplyKind, reply_from_json
+from core.unit_of_work import UnitOfWork
+
+__all__ = ["MAX_AT_CONTACT", "CollectNews", "collect_news", "install", "waiting"]
+
+MAX_AT_CONTACT = 20  # messages handed over at one contact; the rest at the next
+_KINDS = (ReplyKind.NOTIFICATION.value, ReplyKind.PUSH.value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectNews(Command):
+    """Take the news waiting for ``address`` on ``channel``: returns the replies (oldest
+    first) and marks their deliveries sent."""
+
+    channel: str
+    address: str
+
+
+def _waiting_rows(channel: str, address: str) -> Any:
+    return (
+        Delivery.channel == channel,
+        Delivery.address == address,
+        Delivery.status == "pending",
+        Delivery.kind.in_(_KINDS),
+    )
+
+
+async def waiting(db: Any, channel: str, address: str, *, now: Any) -> int:
+    """How many messages wait for this address (due ones only: a push held for quiet hours
+    is not news yet)."""
+    async with db.read() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(*_waiting_rows(channel, address), Delivery.next_attempt_at <= now)
+        )
+    return int(count or 0)
+
+
+async def collect_news(cmd: CollectNews, uow: UnitOfWork) -> list[Reply]:
+    now = uow.now()
+    rows = (
+        await uow.session.execute(
+            select(Delivery.id, Delivery.payload)
+            .where(*_waiting_rows(cmd.channel, cmd.address), Delivery.next_attempt_at <= now)
+            .order_by(Delivery.id)
+            .limit(MAX_AT_CONTACT)
+        )
+    ).all()
+    if not rows:
+        return []
+    await uow.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_([r.id for r in rows]), Delivery.status == "pending")
+        .values(status="sent", sent_at=now, message_ref="at-contact", lease_until=None,
+                lease_owner=None)
+    )
+    return [replace(reply_from_json(r.payload), kind=ReplyKind.CONVERSATION) for r in rows]
+
+
+def install(core: Any) -> None:
+    core.bus.register(CollectNews, collect_news)
