@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from telegram import Bot, BotCommand
 from telegram.ext import Application, ApplicationBuilder
 
@@ -9,8 +11,6 @@ from bots.telegram.request import AiohttpRequest
 from conversations.commands import menu_commands
 from core.config import Settings
 from core.i18n import t
-from dataclasses import dataclass
-
 from core.ports import AddressRate, ChannelLimits
 
 __all__ = [

@@ -55,8 +55,8 @@ async def test_news_waits_for_a_channel_that_cannot_push(ncore: Core) -> None:
     other = int(await ncore.execute(cc.EnsureIdentity(channel="loud", external_id="b",
                                                       address="loud-b")))
     tracking = await ncore.execute(cc.SubmitProposal(
-        person_id=pid, title="버스 정류장 그늘막", body="여름에 너무 덥습니다. 그늘막이 필요합니다.",
-        category="transport", channel="mute"))
+        person_id=pid, title="버스 정류장 그늘막",
+        body="여름에 너무 덥습니다. 그늘막이 필요합니다.", category="transport", channel="mute"))
     await ncore.execute(cc.FollowProposal(person_id=other, tracking=tracking))
     for status in (ProposalStatus.UNDER_REVIEW, ProposalStatus.ACCEPTED):
         await ncore.execute(cc.ChangeStatus(tracking=tracking, status=status, reason="검토",
