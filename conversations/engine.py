@@ -281,9 +281,10 @@ class Engine:
             return Picked(MORE)
         if typed.isdigit() and 1 <= int(typed) <= len(visible):
             return Picked(visible[int(typed) - 1])
+        limit = ctx.capabilities.button_label_max
         for choice_id, label in ctx.state.get("offered", []):
-            if _norm(label) == typed:
-                return Picked(choice_id)
+            if _norm(label) == typed or _norm(short_label(label, limit)) == typed:
+                return Picked(choice_id)  # the label, or the label as the channel shortened it
         return payload
 
     async def _global(self, ctx: Ctx, payload: Incoming) -> bool:
@@ -554,8 +555,7 @@ class Engine:
 
     def _offer(self, ctx: Ctx, out: list[Reply], choices: Sequence[Choice]) -> None:
         """Put ``choices`` on the last reply, a page at a time where buttons are few."""
-        limit = ctx.capabilities.button_label_max
-        full = [replace(c, label=short_label(c.label, limit)) for c in choices if c.id != MORE]
+        full = [c for c in choices if c.id != MORE]
         page = int(ctx.state.get("page", 0))
         visible = _window(full, page, max(3, ctx.capabilities.max_buttons), ctx.t("conv.nav.more"))
         ctx.state["offered"] = [[c.id, c.label] for c in full]

@@ -20,7 +20,15 @@ from core.commands import Command
 from core.messages import Reply, ReplyKind, reply_from_json
 from core.unit_of_work import UnitOfWork
 
-__all__ = ["MAX_AT_CONTACT", "CollectNews", "collect_news", "install", "waiting"]
+__all__ = [
+    "MAX_AT_CONTACT",
+    "CollectNews",
+    "KeepNews",
+    "collect_news",
+    "install",
+    "keep_news",
+    "waiting",
+]
 
 MAX_AT_CONTACT = 20  # messages handed over at one contact; the rest at the next
 _KINDS = (ReplyKind.NOTIFICATION.value, ReplyKind.PUSH.value)
@@ -33,6 +41,18 @@ class CollectNews(Command):
 
     channel: str
     address: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeepNews(Command):
+    """Keep ``replies`` for ``address`` until its next contact (an answer the channel could
+    not deliver in time, e.g. a skill turn that outlived its callback). ``key`` makes a retry
+    idempotent."""
+
+    channel: str
+    address: str
+    replies: tuple[Reply, ...]
+    key: str
 
 
 def _waiting_rows(channel: str, address: str) -> Any:
@@ -77,5 +97,21 @@ async def collect_news(cmd: CollectNews, uow: UnitOfWork) -> list[Reply]:
     return [replace(reply_from_json(r.payload), kind=ReplyKind.CONVERSATION) for r in rows]
 
 
+async def keep_news(cmd: KeepNews, uow: UnitOfWork) -> int:
+    from core.delivery import DeliveryRepository, Outgoing
+
+    items = [
+        Outgoing(
+            dedupe_key=f"kept:{cmd.channel}:{cmd.key}:{n}"[:200],
+            channel=cmd.channel,
+            address=cmd.address,
+            reply=replace(reply, kind=ReplyKind.NOTIFICATION),
+        )
+        for n, reply in enumerate(cmd.replies)
+    ]
+    return await uow.repo(DeliveryRepository).enqueue_many(items, now=uow.now())
+
+
 def install(core: Any) -> None:
     core.bus.register(CollectNews, collect_news)
+    core.bus.register(KeepNews, keep_news)
