@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bots import kakao
 from core.bootstrap import Core, bootstrap
 from core.config import Settings
 
@@ -120,6 +121,7 @@ def _mounts(settings: Settings) -> list[Any]:
         from bots.slack.routes import SlackMount
 
         mounts.append(SlackMount(settings))
+    mounts += kakao.mounts(settings)
     return mounts
 
 

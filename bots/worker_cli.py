@@ -12,6 +12,7 @@ import signal
 import socket
 from typing import Any
 
+from bots import kakao
 from core.bootstrap import Core, bootstrap
 from core.config import Settings
 
@@ -71,6 +72,9 @@ async def register_senders(core: Core) -> None:
         from bots.web.sender import WebSender
 
         core.register_sender(WebSender(chat=chat))
+    if (kakao_sender := kakao.sender()) is not None:
+        core.register_sender(kakao_sender)
+        core.on_stop(kakao_sender.close)
 
 
 async def _run(settings: Settings, name: str) -> int:
