@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import secrets
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -22,9 +23,9 @@ from aiohttp import web
 from bots.kakao.media import MEDIA_PATH, Media, PhotoRejected
 from bots.kakao.parse import CHANNEL, BadPayload, Skill, parse_skill
 from bots.kakao.render import callback_waiting, render
-from bots.kakao.sender import CallbackPoster, KakaoSender
+from bots.kakao.sender import PUSHED_KEY, CallbackPoster, KakaoSender
 from bots.kakao.settings import KakaoSettings
-from conversations.incoming import Photo
+from conversations.incoming import Inbound, Photo, Picked, Text
 from core.config import Settings
 from core.i18n import normalise_locale, t
 from core.messages import Reply
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 SKILL_PATH = "/kakao/skill/{secret}"
 PROFILE_KEY = "kakao:profile"  # StateKey channel for plusfriendUserKey / isFriend
 STOP_GRACE = 10.0
+MAX_IN_FLIGHT = 1000  # turns running at once (answered or past their answer); beyond, "busy"
+ROOM_WAIT = 1.0  # seconds a request waits for room before the polite "busy" answer
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -61,6 +64,7 @@ class KakaoMount:
                            public_url=settings.public_url)
         self.poster = CallbackPoster(window=kakao.callback_window_seconds)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._room = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._ready = False
         self.counts: dict[str, int] = {}  # answered | callback | kept | refused
 
@@ -75,7 +79,7 @@ class KakaoMount:
     async def start(self, app: web.Application, core: Any, engine: Any) -> None:
         self.core, self.engine = core, engine
         app[KAKAO] = self
-        self.sender = KakaoSender(settings=self.kakao)
+        self.sender = KakaoSender(settings=self.kakao, state=core.state)
         core.register_sender(self.sender)  # before core.start(): workers read its capabilities
         self._ready = True
 
@@ -124,9 +128,15 @@ class KakaoMount:
             return _json({"error": "wrong bot"}, 403)
         loop = asyncio.get_running_loop()
         started = loop.time()
+        try:
+            await asyncio.wait_for(self._room.acquire(), ROOM_WAIT)
+        except TimeoutError:
+            self._count("busy")
+            return _json(render([Reply(text=t("kakao.busy", await self._locale(skill)))]))
         # Seam for the durable inbound journal (issue 10): journal ``raw`` here, before any
         # answer, once it exists; today a turn cut by a crash is lost with its HTTP request.
         turn = asyncio.ensure_future(self._turn(skill))
+        turn.add_done_callback(lambda _t: self._room.release())
         done, _ = await asyncio.wait({turn}, timeout=self.kakao.reply_budget_seconds)
         if done:
             self._count("answered")
@@ -185,10 +195,26 @@ class KakaoMount:
             except PhotoRejected as exc:
                 return [Reply(text=t(f"kakao.photo.{exc.code}", await self._locale(skill),
                                      max_mb=round(self.kakao.image_max_bytes / 1024 / 1024, 1)))]
-            from dataclasses import replace
-
             inbound = replace(inbound, payload=Photo(ref, None))
+        inbound = await self._pushed_choice(inbound)
         return list(await self.engine.handle(inbound))
+
+    async def _pushed_choice(self, inbound: Inbound) -> Inbound:
+        """The message before this one was a push (Event API: text only, its choices numbered):
+        a typed number or label picks from it, once."""
+        key = StateKey(PUSHED_KEY, inbound.user_id)
+        pushed = await self.core.state.get(key)
+        if not pushed:
+            return inbound
+        await self.core.state.delete(key)
+        if not isinstance(inbound.payload, Text):
+            return inbound
+        typed = " ".join(inbound.payload.text.split()).casefold()
+        choices = [(str(i), str(label)) for i, label in pushed.get("choices", [])]
+        for n, (choice_id, label) in enumerate(choices, start=1):
+            if typed in (str(n), " ".join(label.split()).casefold()):
+                return replace(inbound, payload=Picked(choice_id))
+        return inbound
 
     async def _image_urls(self, replies: list[Reply]) -> dict[int, str]:
         urls: dict[int, str] = {}

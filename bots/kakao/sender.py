@@ -26,10 +26,15 @@ from core.ports import (
     ChannelLimits,
     PermanentSendError,
     RetryLater,
+    StateKey,
+    StateStore,
     TransientSendError,
 )
 
-__all__ = ["CallbackPoster", "KakaoSender", "capabilities", "event_text"]
+__all__ = ["PUSHED_KEY", "CallbackPoster", "KakaoSender", "capabilities", "event_text"]
+
+PUSHED_KEY = "kakao:pushed"  # StateKey channel: the choices of the last pushed message
+PUSHED_TTL = 7 * 24 * 3600
 
 log = logging.getLogger(__name__)
 EVENT_TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -75,8 +80,9 @@ class KakaoSender:
 
     channel = "kakao"
 
-    def __init__(self, *, settings: KakaoSettings) -> None:
+    def __init__(self, *, settings: KakaoSettings, state: StateStore | None = None) -> None:
         self.settings = settings
+        self.state = state
         self.capabilities = capabilities(settings)
         self.limits = ChannelLimits(
             per_second=settings.event_rate_per_second, per_address_per_second=1.0
@@ -119,6 +125,14 @@ class KakaoSender:
             raise TransientSendError("kakao: event API answered no JSON") from exc
         if not isinstance(answer, dict) or str(answer.get("status", "")).upper() == "FAIL":
             raise PermanentSendError("kakao: event API reported a failure")
+        if reply.choices and self.state is not None:
+            # An event block shows text only: the next turn reads a typed number or label
+            # against these (bots.kakao.routes).
+            await self.state.set(
+                StateKey(PUSHED_KEY, address),
+                {"choices": [[c.id, c.label] for c in reply.choices]},
+                ttl=PUSHED_TTL,
+            )
         task = answer.get("taskId")
         return f"kakao:{task}" if task else None
 
