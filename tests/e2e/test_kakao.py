@@ -36,9 +36,15 @@ SECRET = "kakao-skill-secret-0123456789"
 @asynccontextmanager
 async def kakao_server(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, kakao: FakeOpenBuilder,
-    *, events: bool = False, **env: str,
+    *, events: bool = False, block: bool = True, **env: str,
 ) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    """The server with Kakao on; ``block``: quick replies as ``action: "block"`` (choice ids
+    in ``extra``), else ``action: "message"`` (labels come back as utterances)."""
     monkeypatch.setenv("GONGNON_KAKAO_SKILL_SECRET", SECRET)
+    if block:
+        monkeypatch.setenv("GONGNON_KAKAO_BLOCK_ID", "block-gongnon")
+    else:
+        monkeypatch.delenv("GONGNON_KAKAO_BLOCK_ID", raising=False)
     monkeypatch.setenv("GONGNON_KAKAO_BOT_ID", kakao.bot_id)
     monkeypatch.setenv("GONGNON_KAKAO_IMAGE_HOSTS", "127.0.0.1")
     if events:
@@ -62,17 +68,21 @@ def user(client: TestClient, kakao: FakeOpenBuilder, **kw: Any) -> KakaoUser:  #
 async def submit(citizen: KakaoUser) -> str:
     await citizen.say("안녕하세요")
     assert "제안하기" in citizen.labels
-    await citizen.tap("제안하기")
+    await citizen.pick("menu:submit")
     await citizen.say("버스 정류장에 그늘막을 설치해 주세요")
     await citizen.say(
         "여름마다 버스를 기다리는 어르신들이 햇볕 아래 오래 서 계십니다. 그늘막이 필요합니다."
     )
-    await citizen.tap("교통·주택")
-    await citizen.tap("서울")
+    if "sim:new" in citizen.choice_ids:  # a similar proposal exists: a new one anyway
+        await citizen.pick("sim:new")
+    await citizen.pick("cat:transport")
+    await citizen.say("서울")  # region, address, photo and location share one optional step
+    await citizen.say("서울시청 앞 버스 정류장")  # a place typed in words
     await citizen.send_photo(PNG)  # the secure image plugin
     await citizen.send_location(37.5665, 126.9780)
-    assert "제출하기" in citizen.labels, citizen.text
-    await citizen.tap("제출하기")
+    await citizen.pick("ext:done")
+    assert "rev:confirm" in citizen.choice_ids, citizen.text
+    await citizen.pick("rev:confirm")
     found = TRACKING.search(citizen.text)
     assert found, citizen.text
     return found.group(0)
@@ -176,7 +186,7 @@ async def test_forged_unsigned_and_wrong_bot_requests_are_refused(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with FakeOpenBuilder() as kakao, kakao_server(
-        tmp_path, sqlite_url, monkeypatch, kakao
+        tmp_path, sqlite_url, monkeypatch, kakao, block=False
     ) as client:
         core = client.app[CORE]
         citizen = user(client, kakao)

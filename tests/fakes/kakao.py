@@ -405,6 +405,18 @@ class KakaoUser:
                 return await self.post(self.payload(item["messageText"], extra=extra))
         raise AssertionError(f"no quick reply {label!r} in {self.labels}")
 
+    @property
+    def choice_ids(self) -> list[str]:
+        """The choice ids behind ``action: "block"`` quick replies (their ``extra``)."""
+        return [q["extra"]["c"] for q in self.quick_replies if "c" in q.get("extra", {})]
+
+    async def pick(self, choice_id: str) -> dict[str, Any]:
+        """Press the block quick reply carrying ``choice_id`` in its ``extra``."""
+        for item in self.quick_replies:
+            if item.get("extra", {}).get("c") == choice_id:
+                return await self.post(self.payload(item["messageText"], extra=item["extra"]))
+        raise AssertionError(f"no quick reply for {choice_id!r} in {self.choice_ids}")
+
     async def send_photo(self, data: bytes, *, url: str | None = None) -> dict[str, Any]:
         url = url or self.kakao.host_image(data)
         value = json.dumps({"privateUrls": f"List({url})", "secureUrls": f"List({url})",
