@@ -137,7 +137,11 @@ class KakaoMount:
         # answer, once it exists; today a turn cut by a crash is lost with its HTTP request.
         turn = asyncio.ensure_future(self._turn(skill))
         turn.add_done_callback(lambda _t: self._room.release())
-        done, _ = await asyncio.wait({turn}, timeout=self.kakao.reply_budget_seconds)
+        try:
+            done, _ = await asyncio.wait({turn}, timeout=self.kakao.reply_budget_seconds)
+        except asyncio.CancelledError:  # Kakao hung up: the answer goes on without us
+            self._spawn(self._late(skill, turn, started))
+            raise
         if done:
             self._count("answered")
             return _json(turn.result()[0])
