@@ -158,3 +158,25 @@ async def test_event_api_sender_maps_errors() -> None:
                 await wrong.send("user-1", Reply(text="알림"))
         finally:
             await sender.close()
+
+
+async def test_the_fake_callback_is_one_use_and_one_minute() -> None:
+    from aiohttp import ClientSession
+
+    body = render([Reply(text="답")])
+    async with FakeOpenBuilder(callback_ttl=0.2) as kakao, ClientSession() as http:
+        url = kakao.new_callback()
+        async with http.post(url, json=body) as first:
+            assert first.status == 200
+        async with http.post(url, json=body) as second:
+            assert second.status == 400
+        late = kakao.new_callback()
+        import asyncio
+
+        await asyncio.sleep(0.3)
+        async with http.post(late, json=body) as resp:
+            assert resp.status == 400
+        bad = kakao.new_callback()
+        async with http.post(bad, json={"version": "2.0", "template": {"outputs": []}}) as resp:
+            assert resp.status == 400
+        assert kakao.refused[:2] == ["callback used twice", "callback expired"]
