@@ -224,6 +224,7 @@ class Engine:
                     address=inbound.address,
                     locale=inbound.locale,
                     display_name=inbound.display_name,
+                    level=self._capabilities(inbound).identity_level,
                 )
             )
             default = self.core.settings.default_locale

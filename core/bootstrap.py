@@ -22,6 +22,7 @@ from core.deliberation import handlers as deliberation_handlers
 from core.deliberation.handlers import ThresholdRule
 from core.deliberation.views import DeliberationViews
 from core.delivery import DeliveryWorker, Outbound
+from core.domain.participation import Level
 from core.messagebus import MessageBus
 from core.ports import Clock, Sender, StateStore, SystemClock
 from core.similarity import SimilarProposals
@@ -158,12 +159,16 @@ async def bootstrap(
         state=state or _state_store(settings),
         scheduler=Scheduler(settings.tz),
     )
-    handlers.register(bus, tz=settings.tz, default_locale=settings.default_locale)
+    participation = Level(settings.participation_level)
+    handlers.register(
+        bus, tz=settings.tz, default_locale=settings.default_locale, participation=participation
+    )
     deliberation_handlers.register(
         bus,
         threshold=ThresholdRule(
             supports=settings.support_threshold, days=settings.support_threshold_days
         ),
+        participation=participation,
     )
     notifications.register(bus, wake=core.wake_workers)
     for feature in _features():

@@ -43,6 +43,7 @@ class EnsureIdentity(Command):
     address: str
     locale: str | None = None
     display_name: str | None = None
+    level: str = "guest"  # what the channel vouches for (core.participation.Level)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     delivery_redis_prefix: str = "gongnon:delivery"  # streams and rate limits on Redis
     delivery_stream_block_ms: int = Field(default=1000, ge=10, le=60_000)
 
+    # --- participation ---------------------------------------------------------------
+    # who may support and vote: guest (any web session), messenger (an account on a
+    # phone-tied messenger, the default) or verified (confirmed by a verification adapter)
+    participation_level: Literal["guest", "messenger", "verified"] = "messenger"
+
     # --- deliberation ----------------------------------------------------------------
     # Consul's rule: this many supports within the period send a proposal to review (0: off)
     support_threshold: int = Field(default=0, ge=0)

@@ -22,8 +22,10 @@ from core.domain.model import (
     validate_region,
     validate_title,
 )
+from core.domain.participation import Level
 from core.i18n import LOCALES, normalise_locale
 from core.messagebus import MessageBus
+from core.participation import require as require_level
 from core.unit_of_work import UnitOfWork
 
 __all__ = ["register"]
@@ -59,6 +61,7 @@ async def ensure_identities(
                 address=cmd.address,
                 locale=normalise_locale(cmd.locale, default_locale),
                 display_name=cmd.display_name,
+                level=cmd.level,
             )
             for cmd in cmds
         ],
@@ -120,10 +123,13 @@ async def submit_proposal(cmd: c.SubmitProposal, uow: UnitOfWork, *, tz: ZoneInf
     return tracking
 
 
-async def support_proposal(cmd: c.SupportProposal, uow: UnitOfWork) -> int:
+async def support_proposal(
+    cmd: c.SupportProposal, uow: UnitOfWork, *, participation: Level = Level.GUEST
+) -> int:
     proposal = await _proposal(uow, cmd.tracking)
     if ProposalStatus(proposal.status) is ProposalStatus.WITHDRAWN:
         raise NotAllowed("withdrawn", tracking=proposal.tracking)
+    await require_level(uow, cmd.person_id, participation)
     count = await uow.proposals.add_support(proposal.id, cmd.person_id, uow.now())
     if count is None:
         raise AlreadyDone("supported", tracking=proposal.tracking)
@@ -301,14 +307,16 @@ async def answer_proposal(cmd: c.AnswerProposal, uow: UnitOfWork) -> int | None:
     return feedback_id
 
 
-def register(bus: MessageBus, *, tz: ZoneInfo, default_locale: str) -> None:
+def register(
+    bus: MessageBus, *, tz: ZoneInfo, default_locale: str, participation: Level = Level.GUEST
+) -> None:
     bus.register_batched(
         c.EnsureIdentity, partial(ensure_identities, default_locale=default_locale)
     )
     bus.register(c.SetLocale, set_locale)
     bus.register(c.MarkUnreachable, mark_unreachable)
     bus.register(c.SubmitProposal, partial(submit_proposal, tz=tz))
-    bus.register(c.SupportProposal, support_proposal)
+    bus.register(c.SupportProposal, partial(support_proposal, participation=participation))
     bus.register(c.FollowProposal, partial(_follow, following=True))
     bus.register(c.UnfollowProposal, partial(_follow, following=False))
     bus.register(c.AddFeedback, add_feedback)

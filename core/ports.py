@@ -73,6 +73,8 @@ class ChannelCapabilities:
     location_intake: bool = False
     images: bool = True
     keeps_typed_text: bool = False  # a refused text stays in the person's box (web page)
+    identity_level: str = "guest"  # participation an identity here vouches for (messenger: tied
+    # to a phone number by the platform); see core.participation
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -57,6 +57,9 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "run_workers": False,
         "quiet_hours_start": None,
         "quiet_hours_end": None,
+        # Most tests drive flows with web sessions; tests/unit/test_participation.py covers the
+        # production default (messenger) and every level.
+        "participation_level": "guest",
         "_env_file": None,
     }
     base.update(overrides)

@@ -71,6 +71,7 @@ def capabilities() -> ChannelCapabilities:
         photo_intake=True,
         location_intake=True,
         images=True,
+        identity_level="messenger",  # Telegram ties every account to a phone number
     )
 
 

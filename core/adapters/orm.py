@@ -82,6 +82,7 @@ class Person(Base):
     locale: Mapped[str] = mapped_column(String(8), default="ko")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(default=None)
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)  # through a Verifier
 
 
 class Identity(Base):
@@ -103,6 +104,8 @@ class Identity(Base):
     unreachable_reason: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # participation level the channel vouches for: guest (web) or messenger (a phone-tied app)
+    level: Mapped[str] = mapped_column(String(16), default="guest")
 
 
 class Counter(Base):

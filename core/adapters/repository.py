@@ -24,6 +24,7 @@ from core.adapters.orm import (
     Support,
 )
 from core.domain.model import AttachmentView
+from core.domain.participation import higher
 
 __all__ = ["IdentityIn", "PersonRepository", "ProposalRepository", "Recipient"]
 
@@ -35,6 +36,7 @@ class IdentityIn:
     address: str
     locale: str
     display_name: str | None = None
+    level: str = "guest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class PersonRepository:
                             "created_at": now,
                             "last_seen_at": now,
                             "reachable": True,
+                            "level": m.level,
                         }
                         for pid, m in zip(person_ids, missing, strict=True)
                     ]
@@ -131,6 +134,7 @@ class PersonRepository:
                 Identity.external_id,
                 Identity.address,
                 Identity.reachable,
+                Identity.level,
             ).where(tuple_(Identity.channel, Identity.external_id).in_(keys))
         )
         return {(r.channel, r.external_id): r for r in rows}
@@ -142,6 +146,8 @@ class PersonRepository:
         if not row.reachable:
             values["reachable"] = True
             values["unreachable_reason"] = None
+        if item.level != row.level and higher(item.level, row.level) == item.level:
+            values["level"] = item.level
         await self.session.execute(update(Identity).where(Identity.id == row.id).values(values))
 
     async def locale_of(self, person_id: int) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from core.domain.participation import Level
+
 __all__ = ["install", "service_of"]
 
 PLUGIN = "conversations.flows.survey:install"
@@ -23,7 +25,12 @@ def install(core: Any) -> None:
 
     service = CampaignService(core)
     core.extras["campaigns"] = service
-    handlers.register(core.bus, quiet=service.quiet, unpushable=service.unpushable)
+    handlers.register(
+        core.bus,
+        quiet=service.quiet,
+        unpushable=service.unpushable,
+        participation=Level(core.settings.participation_level),
+    )
 
     def kick() -> None:  # run the tick soon, on the scheduler (only once it is started)
         core.scheduler.at("campaigns:kick", service.tick, datetime.now(UTC))

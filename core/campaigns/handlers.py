@@ -27,9 +27,11 @@ from core.campaigns.results import count_results, format_results, load_definitio
 from core.delivery import DeliveryRepository
 from core.domain.errors import AlreadyDone, InvalidField
 from core.domain.model import CATEGORIES, REGIONS
+from core.domain.participation import Level
 from core.i18n import LOCALES, t
 from core.messagebus import MessageBus
 from core.messages import Choice, Image, Reply, ReplyKind
+from core.participation import require as require_level
 from core.unit_of_work import UnitOfWork
 
 __all__ = ["QuietHours", "register", "render_push", "voter_key"]
@@ -104,13 +106,16 @@ async def create_survey(cmd: c.CreateSurvey, uow: UnitOfWork) -> int:
     return survey_id
 
 
-async def cast_ballot(cmd: c.CastBallot, uow: UnitOfWork) -> str:
+async def cast_ballot(
+    cmd: c.CastBallot, uow: UnitOfWork, *, participation: Level = Level.GUEST
+) -> str:
     survey = await _survey(uow, cmd.survey_id)
     now = uow.now()
     if survey.status != "open" or now >= survey.closes_at or survey.voter_salt is None:
         raise SurveyClosed("closed", survey=survey.id)
     if now < survey.opens_at:
         raise SurveyNotOpenYet("not yet", survey=survey.id)
+    await require_level(uow, cmd.person_id, participation)
     definition = load_definition(survey)
     answers = {q.id: check_answer(q, cmd.answers.get(q.id)) for q in definition.questions}
     key = voter_key(survey.voter_salt, survey.id, cmd.person_id)
@@ -427,12 +432,16 @@ async def set_progress_ref(cmd: c.SetProgressRef, uow: UnitOfWork) -> None:
 
 
 def register(
-    bus: MessageBus, *, quiet: QuietHours, unpushable: Callable[[], Sequence[str]] = tuple
+    bus: MessageBus,
+    *,
+    quiet: QuietHours,
+    unpushable: Callable[[], Sequence[str]] = tuple,
+    participation: Level = Level.GUEST,
 ) -> None:
     """``unpushable()``: the channels whose Sender cannot message a person unasked; a push
     reaches people through their other channels, or not at all."""
     bus.register(c.CreateSurvey, create_survey)
-    bus.register(c.CastBallot, cast_ballot)
+    bus.register(c.CastBallot, partial(cast_ballot, participation=participation))
     bus.register(c.CloseSurvey, close_survey)
     bus.register(c.PublishResults, partial(publish_results, quiet=quiet))
     bus.register(c.SetConsent, set_consent)

@@ -18,7 +18,9 @@ from core.deliberation.model import STATEMENT_MAX, VOTE_VALUE, Stance, Statement
 from core.deliberation.repository import DeliberationRepository
 from core.domain.errors import AlreadyDone, InvalidField, NotAllowed, NotFound
 from core.domain.model import FeedbackKind, ProposalStatus, parse_tracking
+from core.domain.participation import Level
 from core.messagebus import MessageBus
+from core.participation import require as require_level
 from core.unit_of_work import UnitOfWork
 
 __all__ = ["ThresholdRule", "check_opinion", "opinion_added", "register"]
@@ -81,12 +83,15 @@ async def opinion_added(cmd: c.AddFeedback, proposal_id: int, uow: UnitOfWork) -
         await _repo(uow).ensure_alias(proposal_id, cmd.person_id)
 
 
-async def support_opinion(cmd: dc.SupportOpinion, uow: UnitOfWork) -> int:
+async def support_opinion(
+    cmd: dc.SupportOpinion, uow: UnitOfWork, *, participation: Level = Level.GUEST
+) -> int:
     opinion = await _repo(uow).opinion(cmd.opinion_id)
     if opinion is None or opinion.withdrawn_at is not None or opinion.kind != FeedbackKind.COMMENT:
         raise NotFound("opinion", opinion=cmd.opinion_id)
     if opinion.person_id == cmd.person_id:
         raise NotAllowed("own opinion", opinion=cmd.opinion_id)
+    await require_level(uow, cmd.person_id, participation)
     count = await _repo(uow).add_support(opinion.id, cmd.person_id, uow.now())
     if count is None:
         raise AlreadyDone("already supported", opinion=cmd.opinion_id)
@@ -189,23 +194,28 @@ async def moderate_statement(cmd: dc.ModerateStatement, uow: UnitOfWork) -> None
     statement.status = status.value
 
 
-async def vote_statement(cmd: dc.VoteStatement, uow: UnitOfWork) -> bool:
+async def vote_statement(
+    cmd: dc.VoteStatement, uow: UnitOfWork, *, participation: Level = Level.GUEST
+) -> bool:
     statement = await _repo(uow).statement(cmd.statement_id)
     if statement is None or statement.status != StatementStatus.APPROVED.value:
         raise NotFound("statement", statement=cmd.statement_id)
     round_ = await _repo(uow).round_of(statement.proposal_id)
     if round_ is None or round_.closed_at is not None:
         raise NotAllowed("statement voting is closed", statement=cmd.statement_id)
+    await require_level(uow, cmd.person_id, participation)
     if not await _repo(uow).vote(statement.id, cmd.person_id, VOTE_VALUE[cmd.vote], uow.now()):
         raise AlreadyDone("already voted", statement=cmd.statement_id)
     return True
 
 
-def register(bus: MessageBus, *, threshold: ThresholdRule) -> None:
-    bus.register(dc.SupportOpinion, support_opinion)
+def register(
+    bus: MessageBus, *, threshold: ThresholdRule, participation: Level = Level.GUEST
+) -> None:
+    bus.register(dc.SupportOpinion, partial(support_opinion, participation=participation))
     bus.register(dc.WithdrawOpinion, withdraw_opinion)
     bus.register(dc.OpenStatements, open_statements)
     bus.register(dc.AddStatement, add_statement)
     bus.register(dc.ModerateStatement, moderate_statement)
-    bus.register(dc.VoteStatement, vote_statement)
+    bus.register(dc.VoteStatement, partial(vote_statement, participation=participation))
     bus.in_transaction(e.ProposalSupported, partial(on_supported, threshold))
