@@ -53,6 +53,7 @@ def capabilities(settings: KakaoSettings) -> ChannelCapabilities:
         photo_intake=True,  # the secure image plugin
         location_intake=True,  # the location parameter, or typed coordinates
         images=True,
+        identity_level="messenger",  # a KakaoTalk account is tied to a phone number
     )
 
 
