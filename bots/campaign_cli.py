@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -88,7 +88,7 @@ def _validate(settings: Settings, args: argparse.Namespace) -> int:
     for name in args.files:
         try:
             text = Path(name).read_text(encoding="utf-8")
-            survey = parse_survey(text, tz=settings.tz)
+            survey = parse_survey(text, tz=settings.tz, now=datetime.now(UTC))
         except OSError as exc:
             print(f"{name}: {exc.strerror}", file=sys.stderr)
             status = 1

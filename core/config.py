@@ -149,6 +149,14 @@ class Settings(BaseSettings):
     )(_split_csv)
     _split_map = field_validator("slack_digest_routes", mode="before")(_split_routes)
 
+    @field_validator("quiet_hours_start", "quiet_hours_end", mode="before")
+    @classmethod
+    def _empty_means_off(cls, value: object) -> object:
+        """``GONGNON_QUIET_HOURS_START=`` (empty) turns quiet hours off, as documented."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

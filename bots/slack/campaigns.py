@@ -155,7 +155,9 @@ class CampaignDesk:
                       errors={"yaml": t("campaign.slack.not_campaigner", locale)})
             return
         try:  # fast and local: errors go back into the modal, each with its line
-            definition = parse_survey(value("yaml"), tz=self.core.settings.tz)
+            definition = parse_survey(
+                value("yaml"), tz=self.core.settings.tz, now=self.core.clock.now()
+            )
         except SurveyErrors as errors:
             await ack(response_action="errors",
                       errors={"yaml": "\n".join(errors.lines(locale))[:ERROR_MAX]})

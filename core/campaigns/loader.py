@@ -63,8 +63,9 @@ def _line(node: Node) -> int:
 class _Checker:
     """Walks the composed node tree, collecting errors instead of stopping at the first."""
 
-    def __init__(self, tz: ZoneInfo) -> None:
+    def __init__(self, tz: ZoneInfo, now: datetime | None = None) -> None:
         self.tz = tz
+        self.now = now
         self.errors: list[SurveyError] = []
 
     def err(self, node: Node, code: str, **params: Any) -> None:
@@ -269,6 +270,9 @@ class _Checker:
         closes = self.when(fields["closes_at"][1], "closes_at") if get("closes_at") else None
         if opens and closes and closes <= opens:
             self.err(fields["closes_at"][1], "closes_before_opens")
+        elif closes and self.now is not None and closes <= self.now:
+            local = closes.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+            self.err(fields["closes_at"][1], "closes_in_past", value=local)
         questions = self.questions(fields["questions"][1]) if get("questions") else []
         kind = "survey"
         if "kind" in fields:
@@ -292,8 +296,11 @@ class _Checker:
         )
 
 
-def parse_survey(text: str, *, tz: ZoneInfo) -> SurveyDef:
+def parse_survey(text: str, *, tz: ZoneInfo, now: datetime | None = None) -> SurveyDef:
     """A valid definition, or ``SurveyErrors`` listing every problem with its line.
+
+    With ``now``, a ``closes_at`` that has already passed is an error (creating and
+    validating pass it; reading a stored definition back does not).
 
     Without ``opens_at`` the survey opens when it is created (``opens_at`` is then
     ``datetime.min``; the create handler replaces it with the creation time).
@@ -307,7 +314,7 @@ def parse_survey(text: str, *, tz: ZoneInfo) -> SurveyDef:
         raise SurveyErrors([SurveyError(line, "syntax", {"problem": problem})]) from None
     if root is None:
         raise SurveyErrors([SurveyError(1, "empty_file")])
-    checker = _Checker(tz)
+    checker = _Checker(tz, now)
     survey = checker.survey(root)
     if checker.errors or survey is None:
         raise SurveyErrors(checker.errors or [SurveyError(1, "empty_file")])

@@ -97,7 +97,7 @@ class CampaignService:
     # --- surveys -----------------------------------------------------------------------
     async def create_survey_from_yaml(self, text: str, *, actor: str) -> int:
         """Raises ``SurveyErrors`` (every problem with its line) or a domain error."""
-        definition = parse_survey(text, tz=self.core.settings.tz)
+        definition = parse_survey(text, tz=self.core.settings.tz, now=self.core.clock.now())
         survey_id = await self.core.execute(c.CreateSurvey(definition=definition, actor=actor))
         return int(survey_id)
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from core.i18n.josa import PAIRS, particle
+
 __all__ = ["LOCALES", "catalog", "normalise_locale", "t"]
 
 LOCALES: tuple[str, ...] = ("ko", "en")
@@ -50,6 +52,18 @@ def normalise_locale(value: str | None, default: str = "ko") -> str:
     return base if base in LOCALES else default
 
 
+class _Formatter(string.Formatter):
+    """``{name:이/가}`` writes the particle that agrees with ``name`` (core.i18n.josa)."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if format_spec in PAIRS:
+            return particle(value, format_spec)
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _Formatter()
+
+
 class _Missing(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -66,7 +80,7 @@ def t(key: str, locale: str | None = "ko", /, **params: Any) -> str:
             return key
     if not params:
         return text
-    return string.Formatter().vformat(text, (), _Missing(params))
+    return _FORMATTER.vformat(text, (), _Missing(params))
 
 
 def placeholders(text: str) -> set[str]:

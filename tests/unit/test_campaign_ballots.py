@@ -15,6 +15,7 @@ from core.adapters.orm_campaigns import Ballot, Participation, Survey
 from core.bootstrap import Core
 from core.campaigns import commands as c
 from core.campaigns.errors import AlreadyVoted, SurveyClosed
+from core.campaigns.loader import SurveyErrors
 from core.domain.errors import AlreadyDone, InvalidField
 from tests.support import ManualClock
 
@@ -126,9 +127,9 @@ async def test_slug_is_unique_and_close_time_must_be_ahead(core: Core, clock: Ma
     with pytest.raises(AlreadyDone):
         await service(core).create_survey_from_yaml(SURVEY, actor="test")
     clock.advance(days=800)
-    with pytest.raises(InvalidField) as err:
+    with pytest.raises(SurveyErrors) as err:  # the validator says which line, before any id
         await service(core).create_survey_from_yaml(POLL, actor="test")
-    assert err.value.field == "closes_at"
+    assert "closes_at" in err.value.lines("en")[0] and "already passed" in err.value.lines("en")[0]
 
 
 async def test_close_publishes_results_with_chart_and_forgets_participants(
