@@ -170,7 +170,9 @@ async def bootstrap(
         ),
         participation=participation,
     )
-    notifications.register(bus, wake=core.wake_workers)
+    notifications.register(
+        bus, wake=core.wake_workers, confirm_first=settings.forum_backend != "local"
+    )
     for feature in _features():
         feature(core)
     return core

@@ -6,8 +6,12 @@ together. Each delivery's key names the change and the recipient, so nothing is 
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from core import events as e
 from core.delivery import DeliveryRepository
+from core.domain.model import ProposalStatus
 from core.i18n import t
 from core.messagebus import MessageBus
 from core.messages import Choice, Reply, ReplyKind
@@ -110,9 +114,20 @@ async def on_assigned(event: e.ProposalAssigned, uow: UnitOfWork) -> None:
     await _fan_out(uow, event.proposal_id, key, render, skip=others)
 
 
-def register(bus: MessageBus, *, wake) -> None:  # type: ignore[no-untyped-def]
-    """``wake`` is called after commit so the delivery workers start at once."""
-    bus.in_transaction(e.StatusChanged, on_status_changed)
+def register(bus: MessageBus, *, wake, confirm_first: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """``wake`` is called after commit so the delivery workers start at once.
+
+    ``confirm_first`` (a forum is the system of record): a status change made here (Slack, the
+    CLI, the support threshold) is told to citizens only once the forum has accepted it (the
+    sync relay calls ``on_status_changed`` then), so nobody hears of a change the forum undoes.
+    """
+
+    async def status_changed(event: e.StatusChanged, uow: UnitOfWork) -> None:
+        if confirm_first and event.source != "forum":
+            return
+        await on_status_changed(event, uow)
+
+    bus.in_transaction(e.StatusChanged, status_changed)
     bus.in_transaction(e.ProposalAnswered, on_answered)
     bus.in_transaction(e.ProposalAssigned, on_assigned)
 
@@ -121,3 +136,32 @@ def register(bus: MessageBus, *, wake) -> None:  # type: ignore[no-untyped-def]
 
     for kind in (e.StatusChanged, e.ProposalAnswered, e.ProposalAssigned):
         bus.after_commit(kind, _wake)
+
+
+async def confirm_status(uow: UnitOfWork, item: Any, *, forum_version: int) -> None:
+    """The forum accepted a status change made here (a sync outbox row of kind ``status``):
+    remember its version (so the forum's echo of it is recognised) and tell citizens now."""
+    payload = item.payload
+    proposal = await uow.proposals.get_by_id(item.proposal_id)
+    if proposal is None:
+        return
+    if forum_version > proposal.status_version:
+        proposal.status_version = forum_version
+    if proposal.status != payload["status"]:  # moved on since: the later change tells its own
+        return
+    expected = payload.get("expected_date")
+    await on_status_changed(
+        e.StatusChanged(
+            proposal_id=item.proposal_id,
+            tracking=item.tracking,
+            from_status=ProposalStatus(payload["from_status"]) if payload.get("from_status")
+            else None,
+            to_status=ProposalStatus(payload["status"]),
+            reason=payload.get("reason") or "",
+            expected_date=date.fromisoformat(expected) if expected else None,
+            actor=str(payload.get("actor") or ""),
+            source=str(payload.get("source") or ""),
+            version=int(payload["version"]),
+        ),
+        uow,
+    )

@@ -190,6 +190,16 @@ class ForumUnavailable(ForumError):
     """The forum is down, slow or answered 5xx/429: try again later."""
 
 
+class ForumConflict(ForumError):
+    """A status change found the forum elsewhere (both sides moved): the forum's ``status`` and
+    ``version`` win (it is the system of record)."""
+
+    def __init__(self, message: str, *, status: str, version: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.version = version
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ForumProposal:
     tracking: str
@@ -247,6 +257,20 @@ class ForumBackend(Protocol):
         ...
 
     async def withdraw(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
+        ...
+
+    async def change_status(
+        self,
+        forum_id: str,
+        *,
+        status: str,
+        from_status: str,
+        reason: str,
+        expected_date: str | None,
+        idempotency_key: str,
+    ) -> int:
+        """An official's status change; returns the forum's version of it. Compare-and-set:
+        raises ``ForumConflict`` when the forum's status is no longer ``from_status``."""
         ...
 
     async def proposal_status(self, forum_id: str) -> ForumStatus:

@@ -266,6 +266,22 @@ class DecidimForum:
                 return
             raise ForumError(f"decidim vote: {exc}") from exc
 
+    async def change_status(
+        self,
+        forum_id: str,
+        *,
+        status: str,
+        from_status: str,
+        reason: str,
+        expected_date: str | None,
+        idempotency_key: str,
+    ) -> int:
+        """Decidim answers proposals in its admin panel; its API has no answer mutation for an
+        integration (decidim-proposals/lib/decidim/api/ on develop). The change stays in
+        Gongnon, and ``gongnon sync status`` says so; the forum's own answers still come in."""
+        log.info("decidim: status changes are made in Decidim's admin panel (%s)", forum_id)
+        return 0
+
     async def withdraw(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
         try:
             await self._post(WITHDRAW, {"componentId": self.component_id, "proposalId": forum_id})

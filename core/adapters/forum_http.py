@@ -11,6 +11,7 @@ import aiohttp
 
 from core.ports import (
     ForumChange,
+    ForumConflict,
     ForumError,
     ForumProposal,
     ForumStatus,
@@ -76,6 +77,13 @@ class HttpForum:
                 status = resp.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ForumUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
+        if status == 409 and path.endswith("/status"):  # a status change met another one
+            current = _json_object(text).get("current") or {}
+            try:
+                theirs, version = str(current["status"]), int(current["version"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ForumUnavailable(f"{method} {path}: 409 without the current status") from exc
+            raise ForumConflict(f"{method} {path}: HTTP 409", status=theirs, version=version)
         if status >= 500 or status in _RETRYABLE:
             raise ForumUnavailable(f"{method} {path}: HTTP {status}")
         if status >= 400:
@@ -135,6 +143,32 @@ class HttpForum:
             idempotency_key=idempotency_key,
         )
 
+    async def change_status(
+        self,
+        forum_id: str,
+        *,
+        status: str,
+        from_status: str,
+        reason: str,
+        expected_date: str | None,
+        idempotency_key: str,
+    ) -> int:
+        data = await self._call(
+            "POST",
+            f"/proposals/{quote(forum_id, safe='')}/status",
+            body={
+                "status": status,
+                "from_status": from_status,
+                "reason": reason,
+                "expected_date": expected_date,
+            },
+            idempotency_key=idempotency_key,
+        )
+        try:
+            return int(data["version"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ForumUnavailable(f"status {forum_id}: the answer has no version") from exc
+
     async def proposal_status(self, forum_id: str) -> ForumStatus:
         data = await self._call("GET", f"/proposals/{quote(forum_id, safe='')}")
         try:
@@ -168,3 +202,11 @@ class HttpForum:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

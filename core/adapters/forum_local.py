@@ -28,6 +28,18 @@ class LocalForum:
     async def withdraw(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
         return None
 
+    async def change_status(
+        self,
+        forum_id: str,
+        *,
+        status: str,
+        from_status: str,
+        reason: str,
+        expected_date: str | None,
+        idempotency_key: str,
+    ) -> int:
+        return 0
+
     async def proposal_status(self, forum_id: str) -> ForumStatus:
         raise ForumError("the local forum keeps no separate status: read core.views")
 

@@ -29,7 +29,10 @@ def install(core: Any) -> None:
     async def wake(_event: object) -> None:
         service.relay.wake()
 
-    for kind in (e.ProposalSubmitted, e.ProposalSupported, e.FeedbackAdded, e.ProposalWithdrawn):
+    for kind in (
+        e.ProposalSubmitted, e.ProposalSupported, e.FeedbackAdded, e.ProposalWithdrawn,
+        e.StatusChanged,
+    ):
         core.bus.after_commit(kind, wake)
     if settings.run_workers:
         core.on_start(service.start)

@@ -94,6 +94,27 @@ def register(bus: MessageBus, *, author_ref: Callable[[int | None], str]) -> Non
             now=uow.now(),
         )
 
+    async def on_status_changed(event: e.StatusChanged, uow: UnitOfWork) -> None:
+        if event.source == "forum":  # the forum's own change: nothing to send back
+            return
+        await uow.repo(SyncRepository).enqueue(
+            kind="status",
+            proposal_id=event.proposal_id,
+            tracking=event.tracking,
+            idempotency_key=_key("status", event.tracking, event.version),
+            payload={
+                "status": event.to_status.value,
+                "from_status": event.from_status.value if event.from_status else None,
+                "reason": event.reason,
+                "expected_date": event.expected_date.isoformat() if event.expected_date else None,
+                "version": event.version,
+                "actor": event.actor,
+                "source": event.source,
+            },
+            now=uow.now(),
+        )
+
+    bus.in_transaction(e.StatusChanged, on_status_changed)
     bus.in_transaction(e.ProposalSubmitted, on_submitted)
     bus.in_transaction(e.ProposalSupported, on_supported)
     bus.in_transaction(e.FeedbackAdded, on_feedback)

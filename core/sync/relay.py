@@ -18,8 +18,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from core.adapters.db import Database
+from core.notifications import confirm_status
 from core.outbox import Backoff, PollingLoop
-from core.ports import Clock, ForumBackend, ForumError, ForumProposal, ForumUnavailable
+from core.ports import (
+    Clock,
+    ForumBackend,
+    ForumConflict,
+    ForumError,
+    ForumProposal,
+    ForumUnavailable,
+)
 from core.sync.repository import Claimed, SyncRepository
 from core.unit_of_work import UnitOfWork
 
@@ -47,7 +55,9 @@ class Relay:
         lease_seconds: float = 60.0,
         batch: int = 20,
         name: str | None = None,
+        on_conflict: Callable[[str, str, int], Awaitable[None]] | None = None,
     ) -> None:
+        self.on_conflict = on_conflict  # (tracking, forum status, forum version): apply it here
         self.db = db
         self.backend = backend
         self.clock = clock
@@ -112,6 +122,16 @@ class Relay:
                 forum_id, author_ref=payload["author_ref"], idempotency_key=key
             )
             return None
+        if item.kind == "status":
+            version = await self.backend.change_status(
+                forum_id,
+                status=payload["status"],
+                from_status=payload.get("from_status") or "",
+                reason=payload.get("reason") or "",
+                expected_date=payload.get("expected_date"),
+                idempotency_key=key,
+            )
+            return str(version)
         raise ForumError(f"unknown outbox kind {item.kind!r}")
 
     async def _record_sent(self, item: Claimed, forum_ref: str | None) -> bool:
@@ -126,6 +146,8 @@ class Relay:
             if done and forum_ref is not None and item.kind == "feedback" and item.ref_id:
                 if not await uow.proposals.set_feedback_forum_id(item.ref_id, forum_ref):
                     log.warning("outbox %s: forum comment id already stored elsewhere", item.id)
+            if done and item.kind == "status":
+                await confirm_status(uow, item, forum_version=int(forum_ref or 0))
         return done
 
     async def _retry_later(self, item: Claimed, error: str) -> str:
@@ -146,6 +168,8 @@ class Relay:
         """Send one claimed row and record the outcome; returns the row's new status."""
         try:
             forum_ref = await self._send(item)
+        except ForumConflict as exc:
+            return await self._conflict(item, exc)
         except ForumUnavailable as exc:
             log.info("outbox %s (%s) attempt %s: forum unavailable: %s",
                      item.id, item.kind, item.attempts, exc)
@@ -160,6 +184,27 @@ class Relay:
         if not await self._record_sent(item, forum_ref):
             log.warning("outbox %s: lease lost before recording; another relay resends", item.id)
             return "lost"
+        return "sent"
+
+    async def _conflict(self, item: Claimed, conflict: ForumConflict) -> str:
+        """Both sides moved: the forum (system of record) wins. Our change is recorded as
+        overtaken, the forum's status is applied here, and citizens hear only that one."""
+        payload = item.payload
+        uow = UnitOfWork(self.db, self.clock)
+        async with uow:
+            done = await uow.repo(SyncRepository).finish(
+                item.id, owner=self.name, status="sent", sent_at=uow.now(),
+                last_error=f"conflict: the forum has {conflict.status} v{conflict.version}",
+                forum_ref=None,
+            )
+            if done and conflict.status == payload["status"]:  # the forum agrees already
+                await confirm_status(uow, item, forum_version=conflict.version)
+        if not done:
+            return "lost"
+        if conflict.status != payload["status"] and self.on_conflict is not None:
+            log.info("outbox %s: %s on the forum overtook %s", item.id, conflict.status,
+                     payload["status"])
+            await self.on_conflict(item.tracking, conflict.status, conflict.version)
         return "sent"
 
     async def run_once(self) -> int:

@@ -6,7 +6,10 @@ import asyncio
 import logging
 from typing import Any
 
+from core.commands import ChangeStatus
 from core.config import Settings
+from core.domain.model import ProposalStatus
+from core.i18n import t
 from core.outbox import Backoff
 from core.ports import ForumBackend
 from core.sync.deadletter import DeadLetterOutbox
@@ -62,6 +65,7 @@ class SyncService:
                 base=settings.sync_backoff_base_seconds, cap=settings.sync_backoff_max_seconds
             ),
             lease_seconds=settings.sync_lease_seconds,
+            on_conflict=self._forum_wins,
         )
         secret = settings.forum_webhook_secret
         self.inbound = Inbound(
@@ -81,6 +85,15 @@ class SyncService:
 
     async def _dead_letter(self, item: Claimed, owner: str, error: str) -> None:
         await self.core.execute(DeadLetterOutbox(row_id=item.id, owner=owner, error=error))
+
+    async def _forum_wins(self, tracking: str, status: str, version: int) -> None:
+        """The conflict rule: an official's change that met another change on the forum yields
+        to the forum's; it is applied here as a forum change (and told to citizens)."""
+        await self.core.execute(ChangeStatus(
+            tracking=tracking, status=ProposalStatus(status),
+            reason=t("sync.conflict_reason", self.core.settings.default_locale),
+            actor="forum", source="forum", version=version,
+        ))
 
     # --- lifecycle (serve, when run_workers) ------------------------------------------------
     async def start(self) -> None:

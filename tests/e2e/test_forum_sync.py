@@ -362,3 +362,63 @@ async def test_the_chat_never_waits_on_the_forum(
         assert sorted(op for op, _, _ in forum.writes) == ["create", "create", "feedback"]
     finally:
         await core.stop()
+
+
+async def _status_texts(core: Core) -> list[str]:
+    async with core.db.read() as s:
+        rows = (await s.execute(select(Delivery).order_by(Delivery.id))).scalars().all()
+    return [r.payload["text"] for r in rows if "상태" in r.payload["text"]
+            or "status" in r.payload["text"].lower()]
+
+
+async def test_an_officials_status_change_reaches_the_forum_once_then_citizens(
+    sync_core: Core, forum: FakeForum, clock: ManualClock, webhook: str
+) -> None:
+    clock.current = clock.current.fromtimestamp(time.time(), tz=clock.current.tzinfo)
+    alice = await person(sync_core, "alice", channel="telegram")
+    tracking = await submit(sync_core, alice)
+    await catch_up(sync_core, clock)
+    forum_id = next(iter(forum.proposals))
+    await sync_core.execute(c.ChangeStatus(
+        tracking=tracking, status=ProposalStatus.UNDER_REVIEW, reason="검토를 시작합니다",
+        actor="slack:U1", source="slack"))
+    # not told yet: the forum (the system of record) has not accepted it
+    assert await _status_texts(sync_core) == []
+    await catch_up(sync_core, clock)
+    assert forum.proposals[forum_id].status == "under_review"
+    assert [w for w in forum.writes if w[0] == "status"] == [
+        ("status", tracking, "under_review")]
+    # the forum's webhook echoes the change: recognised by its version, not told twice
+    echo = forum.events[-1]
+    assert await forum.deliver(echo) == [200]
+    texts = await _status_texts(sync_core)
+    assert len(texts) == 1 and "검토 중" in texts[0]
+    view = await sync_core.views.proposal(tracking)
+    assert view is not None and view.status is ProposalStatus.UNDER_REVIEW
+    assert len(view.history) == 2
+
+
+async def test_a_conflict_resolves_to_the_forum_and_citizens_never_hear_the_undone(
+    sync_core: Core, forum: FakeForum, clock: ManualClock, webhook: str
+) -> None:
+    clock.current = clock.current.fromtimestamp(time.time(), tz=clock.current.tzinfo)
+    alice = await person(sync_core, "alice", channel="telegram")
+    tracking = await submit(sync_core, alice)
+    await catch_up(sync_core, clock)
+    forum_id = next(iter(forum.proposals))
+    # the forum moves first (its webhook is lost), then an official moves the other way here
+    forum.change_status(forum_id, "forwarded", "국토교통부로 넘겼습니다")
+    await sync_core.execute(c.ChangeStatus(
+        tracking=tracking, status=ProposalStatus.NOT_ACCEPTED, reason="예산이 없습니다",
+        actor="slack:U1", source="slack"))
+    await catch_up(sync_core, clock)
+    # the rule: the forum is the system of record; its status stands here too
+    assert forum.proposals[forum_id].status == "forwarded"
+    view = await sync_core.views.proposal(tracking)
+    assert view is not None and view.status is ProposalStatus.FORWARDED
+    texts = await _status_texts(sync_core)
+    assert len(texts) == 1
+    assert "불수용" not in texts[0] and "수용하지" not in texts[0]  # never told what was undone
+    async with sync_core.db.read() as s:
+        row = (await s.execute(select(SyncOutbox).where(SyncOutbox.kind == "status"))).scalar_one()
+    assert row.status == "sent" and (row.last_error or "").startswith("conflict")

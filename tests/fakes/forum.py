@@ -72,6 +72,7 @@ class FakeForum:
         app.router.add_post("/proposals/{id}/feedback", self._feedback)
         app.router.add_post("/proposals/{id}/supports", self._support)
         app.router.add_post("/proposals/{id}/withdraw", self._withdraw)
+        app.router.add_post("/proposals/{id}/status", self._status)
         app.router.add_get("/changes", self._changes)
         return app
 
@@ -242,6 +243,27 @@ class FakeForum:
             self.writes.append(("withdraw", record.external_ref, ""))
             self._event(record, "status_changed", status="withdrawn")
             return 200, self._proposal_json(record)
+
+        return await self._write(request, op)
+
+    async def _status(self, request: web.Request) -> web.Response:
+        """An official's status change from Gongnon: compare-and-set on ``from_status``."""
+
+        async def op(req: web.Request, p: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            record = self._record(req)
+            if record is None:
+                return 404, {"error": "not_found"}
+            if not p.get("status"):
+                return 400, {"error": "missing", "fields": ["status"]}
+            if p.get("from_status") != record.status:
+                return 409, {"error": "conflict",
+                             "current": {"status": record.status, "version": record.version}}
+            record.status = str(p["status"])
+            self.writes.append(("status", record.external_ref, record.status))
+            event = self._event(record, "status_changed", status=record.status,
+                                reason=p.get("reason") or None,
+                                expected_date=p.get("expected_date"))
+            return 200, {"id": record.id, "status": record.status, "version": event["version"]}
 
         return await self._write(request, op)
 
