@@ -32,6 +32,8 @@ def run_migrations_online() -> None:
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
         "sqlalchemy.url"
     )
+    if not url:
+        raise RuntimeError("no database URL: give `-x url=…` or sqlalchemy.url in alembic.ini")
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as conn:
         _configure(conn)
