@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bots.server import conversation_engine  # noqa: E402
 from conversations.engine import Engine  # noqa: E402
 from conversations.incoming import Command, Inbound, Incoming, Picked, Text  # noqa: E402
 from core.bootstrap import bootstrap  # noqa: E402
@@ -76,7 +77,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             state = RedisStateStore.from_url(args.redis, prefix=prefix)
         core = await bootstrap(settings, state=state)
         try:
-            engine = Engine.from_core(core)
+            engine = conversation_engine(core)
             latencies: list[float] = []
             gate = asyncio.Semaphore(args.concurrency)
             started = time.perf_counter()

@@ -58,11 +58,11 @@ async def run(n: int, database_url: str | None) -> dict[str, object]:
                     await core.execute(c.SupportProposal(person_id=pid, tracking=tracking))
                 await core.execute(c.AddFeedback(person_id=people[1], tracking=tracking,
                                                  body="좋습니다"))
-            relay = core.extras["sync"].relay
+            relay = core.sync.relay
             started = time.perf_counter()
             rows = await relay.drain(max_rounds=100_000)
             seconds = time.perf_counter() - started
-            status = await core.extras["sync"].status()
+            status = await core.sync.status()
         finally:
             await core.stop()
             await forum.stop()

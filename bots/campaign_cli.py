@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.bootstrap import Core
 from core.config import Settings
 from core.i18n import t
 
@@ -104,9 +105,9 @@ def _validate(settings: Settings, args: argparse.Namespace) -> int:
     return status
 
 
-async def _create(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
+async def _create(core: Core, args: argparse.Namespace, tr: Callable[..., str]) -> int:
     text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
-    service = core.extras["campaigns"]
+    service = core.campaigns
     survey_id = await service.create_survey_from_yaml(text, actor=args.actor)
     info = await service.survey(survey_id)
     closes = info.definition.closes_at.astimezone(core.settings.tz).strftime("%Y-%m-%d %H:%M")
@@ -114,10 +115,10 @@ async def _create(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -
     return 0
 
 
-async def _results(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
+async def _results(core: Core, args: argparse.Namespace, tr: Callable[..., str]) -> int:
     from core.campaigns.results import format_results
 
-    service = core.extras["campaigns"]
+    service = core.campaigns
     results = await service.results(args.survey)
     locale = core.settings.default_locale
     print(format_results(results, locale, final=results.status != "open"))
@@ -132,8 +133,8 @@ async def _results(core: Any, args: argparse.Namespace, tr: Callable[..., str]) 
     return 0
 
 
-async def _export(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
-    data = await core.extras["campaigns"].export_csv(args.survey)
+async def _export(core: Core, args: argparse.Namespace, tr: Callable[..., str]) -> int:
+    data = await core.campaigns.export_csv(args.survey)
     if args.output in (None, "-"):
         sys.stdout.write(data)
     else:
@@ -143,12 +144,12 @@ async def _export(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -
     return 0
 
 
-async def _close(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
+async def _close(core: Core, args: argparse.Namespace, tr: Callable[..., str]) -> int:
     from core.campaigns.commands import CloseSurvey
 
-    info = await core.extras["campaigns"].survey(args.survey)
+    info = await core.campaigns.survey(args.survey)
     await core.execute(CloseSurvey(survey_id=info.id, actor=args.actor))
-    await core.extras["campaigns"].tick()  # results and chart go out now
+    await core.campaigns.tick()  # results and chart go out now
     print(tr("campaign.cli.push_started", id=info.id, status="closed"))
     return 0
 
@@ -156,13 +157,13 @@ async def _close(core: Any, args: argparse.Namespace, tr: Callable[..., str]) ->
 # --- push ----------------------------------------------------------------------------------
 
 
-async def _push_create(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
+async def _push_create(core: Core, args: argparse.Namespace, tr: Callable[..., str]) -> int:
     from core.campaigns.commands import CreatePush
     from core.campaigns.model import Segment
 
     survey_id = None
     if args.survey:
-        survey_id = (await core.extras["campaigns"].survey(args.survey)).id
+        survey_id = (await core.campaigns.survey(args.survey)).id
     when = None
     if args.at:
         when = datetime.fromisoformat(args.at)
@@ -178,11 +179,11 @@ async def _push_create(core: Any, args: argparse.Namespace, tr: Callable[..., st
     return 0
 
 
-async def _dry_run(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
+async def _dry_run(core: Core, args: argparse.Namespace, tr: Callable[..., str]) -> int:
     from bots.worker_cli import register_senders
 
     await register_senders(core)  # which channels can push, and what a push costs there
-    dry = await core.extras["campaigns"].dry_run(args.push)
+    dry = await core.campaigns.dry_run(args.push)
     print(tr("campaign.cli.dry_run", count=dry.audience))
     detail = ", ".join(f"{k}={v}" for k, v in sorted(dry.by_channel.items())) or "-"
     print(tr("campaign.cli.by_channel", detail=detail))
@@ -207,7 +208,7 @@ async def _dry_run(core: Any, args: argparse.Namespace, tr: Callable[..., str]) 
     return 0
 
 
-async def _test(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
+async def _test(core: Core, args: argparse.Namespace, tr: Callable[..., str]) -> int:
     from core.campaigns.commands import TestPush
 
     await core.execute(TestPush(push_id=args.push, channel=args.channel, address=args.address,
@@ -217,11 +218,11 @@ async def _test(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> 
 
 
 async def watch(
-    core: Any, push_id: int, tr: Callable[..., str], *, out: TextIO, interval: float = 1.0,
+    core: Core, push_id: int, tr: Callable[..., str], *, out: TextIO, interval: float = 1.0,
     max_seconds: float | None = None,
 ) -> Any:
     """Show a progress bar until the push is done or cancelled (or ``max_seconds`` pass)."""
-    service = core.extras["campaigns"]
+    service = core.campaigns
     tty = out.isatty()
     loop = asyncio.get_running_loop()
     started, last = loop.time(), ""
@@ -246,7 +247,7 @@ async def watch(
     return progress
 
 
-async def _start(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
+async def _start(core: Core, args: argparse.Namespace, tr: Callable[..., str]) -> int:
     from core.campaigns.commands import StartPush
 
     status = await core.execute(StartPush(push_id=args.push, actor=args.actor))
@@ -256,7 +257,7 @@ async def _start(core: Any, args: argparse.Namespace, tr: Callable[..., str]) ->
     return 0
 
 
-async def _state(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
+async def _state(core: Core, args: argparse.Namespace, tr: Callable[..., str]) -> int:
     from core.campaigns import commands as c
 
     if args.action == "pause":
@@ -271,8 +272,8 @@ async def _state(core: Any, args: argparse.Namespace, tr: Callable[..., str]) ->
     return 0
 
 
-async def _status(core: Any, args: argparse.Namespace, tr: Callable[..., str]) -> int:
-    progress = await core.extras["campaigns"].progress(args.push)
+async def _status(core: Core, args: argparse.Namespace, tr: Callable[..., str]) -> int:
+    progress = await core.campaigns.progress(args.push)
     print(tr("campaign.cli.status", id=progress.push_id, name=progress.name,
              status=progress.status, audience=progress.audience, enqueued=progress.enqueued))
     if args.watch:

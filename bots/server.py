@@ -9,22 +9,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from bots import kakao
+from bots.appkeys import CORE, ENGINE, GUARD, Mount
+from bots.forum.routes import ForumMount
+from bots.guard import ConnectionGuard, GuardedSite, descriptor_budget, networks
+from bots.web.routes import WebMount
+from conversations import Engine, FlowPack, build_engine
+from conversations.flows import survey
 from core.bootstrap import Core, bootstrap
 from core.config import Settings
 
-__all__ = ["CORE", "ENGINE", "GUARD", "create_app", "serve"]
+__all__ = ["CORE", "ENGINE", "GUARD", "conversation_engine", "create_app", "flow_packs", "serve"]
 
 log = logging.getLogger(__name__)
 
-CORE: web.AppKey[Core] = web.AppKey("core", Core)
-ENGINE: web.AppKey[Any] = web.AppKey("engine", object)
-GUARD: web.AppKey[Any] = web.AppKey("connection_guard", object)  # set by serve()
+
+def flow_packs(core: Core) -> list[FlowPack]:
+    """The flows the core's features add to the conversations: the campaigns (always
+    installed) bring polls and surveys, consent and topics. A new feature's flows go here."""
+    return [survey.pack()]
+
+
+def conversation_engine(core: Core, *, extra: Sequence[FlowPack] = ()) -> Engine:
+    """The engine every channel of this server talks to (``extra``: more flows after the
+    features', e.g. a test's)."""
+    return build_engine(core, packs=[*flow_packs(core), *extra])
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -33,17 +47,11 @@ async def healthz(request: web.Request) -> web.Response:
     status = "ok"
     versions: dict[str, Any] = {"app": _app_version(), "schema": None}
     try:
-        async with core.db.read() as session:
-            from sqlalchemy import text
-
-            await session.execute(text("SELECT 1"))
-            versions["schema"] = (
-                await session.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar_one_or_none()
+        versions["schema"] = await core.views.schema_version()
     except Exception as exc:  # noqa: BLE001 - reported, not swallowed
         checks["database"] = f"error: {type(exc).__name__}"
         status = "down"
-    for name, probe in core.extras.get("health", {}).items():
+    for name, probe in core.health.items():
         try:
             result = await probe()
         except Exception as exc:  # noqa: BLE001
@@ -72,18 +80,21 @@ def _app_version() -> str:
 
 
 def create_app(
-    settings: Settings, *, core: Core | None = None, **overrides: Any
+    settings: Settings,
+    *,
+    core: Core | None = None,
+    packs: Sequence[FlowPack] = (),
+    **overrides: Any,
 ) -> web.Application:
-    """The whole server. ``core`` may be given by tests; otherwise it is bootstrapped."""
+    """The whole server. ``core`` may be given by tests; otherwise it is bootstrapped.
+    ``packs``: flows besides the features' (``flow_packs``)."""
     app = web.Application(client_max_size=12 * 1024 * 1024)
     mounts = _mounts(settings)  # one instance per mount: the routes and the lifetime share it
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         instance = core or await bootstrap(settings, **overrides)
         app[CORE] = instance
-        from conversations import build_engine
-
-        app[ENGINE] = build_engine(instance)
+        app[ENGINE] = conversation_engine(instance, extra=packs)
         for mount in mounts:
             await mount.start(app, instance, app[ENGINE])
         await instance.start()
@@ -103,15 +114,14 @@ def create_app(
     return app
 
 
-def _mounts(settings: Settings) -> list[Any]:
-    """Each channel's mount: ``routes(app)`` at build time, ``start``/``stop`` with the server."""
-    from bots.web.routes import WebMount
+def _mounts(settings: Settings) -> list[Mount]:
+    """Each channel's mount: ``routes(app)`` at build time, ``start``/``stop`` with the server.
 
-    mounts: list[Any] = [WebMount(settings)] if settings.web_enabled else []
-    # Other channels append their mount here when enabled by settings.
+    Telegram and Slack are imported only when enabled: a server without them never loads
+    their SDKs.
+    """
+    mounts: list[Mount] = [WebMount(settings)] if settings.web_enabled else []
     if settings.forum_backend != "local":
-        from bots.forum.routes import ForumMount
-
         mounts.append(ForumMount(settings))
     if settings.telegram_enabled:
         from bots.telegram.routes import TelegramMount
@@ -131,8 +141,6 @@ def serve(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    from bots.guard import ConnectionGuard, GuardedSite, descriptor_budget, networks
-
     budget = descriptor_budget(
         reserve=settings.web_fd_reserve, streams_max=settings.web_streams_max
     )

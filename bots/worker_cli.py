@@ -13,6 +13,7 @@ import socket
 from typing import Any
 
 from bots import kakao
+from bots.web.sender import WebSender
 from core.bootstrap import Core, bootstrap
 from core.config import Settings
 
@@ -67,11 +68,7 @@ async def register_senders(core: Core) -> None:
     """Every channel this process can reach: its Sender, as the server would build it."""
     if core.settings.telegram_enabled:
         core.register_sender(await _telegram_sender(core))
-    chat = core.extras.get("webchat")
-    if chat is not None:
-        from bots.web.sender import WebSender
-
-        core.register_sender(WebSender(chat=chat))
+    core.register_sender(WebSender(chat=core.webchat))
     if (kakao_sender := kakao.sender()) is not None:
         core.register_sender(kakao_sender)
         core.on_stop(kakao_sender.close)
@@ -81,8 +78,7 @@ async def _run(settings: Settings, name: str) -> int:
     core = await bootstrap(settings)
     try:
         await register_senders(core)
-        engine = core.extras["delivery"]
-        worker = engine.worker(on_unreachable=core.mark_unreachable, name=name)
+        worker = core.delivery.worker(on_unreachable=core.mark_unreachable, name=name)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from conversations import drafts
 from conversations.commands import by_name
-from conversations.flow import Ctx, Flow, Step, short_label
+from conversations.flow import Ctx, Flow, Interceptor, Step, error_text, short_label
 from conversations.incoming import (
     Command,
     Inbound,
@@ -24,8 +23,9 @@ from conversations.incoming import (
     Text,
     Unsupported,
 )
-from core.commands import EnsureIdentity
-from core.domain.errors import DomainError, InvalidField
+from core.api import CoreAPI
+from core.commands import CollectNews, EnsureIdentity
+from core.domain.errors import DomainError
 from core.domain.model import parse_tracking
 from core.i18n import catalog, normalise_locale, t
 from core.messages import Choice, Reply
@@ -34,8 +34,6 @@ from core.ports import ChannelCapabilities, StateKey
 __all__ = ["Engine", "Interceptor", "error_text"]
 
 log = logging.getLogger(__name__)
-
-Interceptor = Callable[[Ctx, Incoming], Awaitable[list[Reply] | None]]
 
 STATE_VERSION = 1
 BACK, CANCEL, MORE = "nav:back", "nav:cancel", "nav:more"
@@ -60,59 +58,35 @@ def _words(key: str) -> frozenset[str]:
     return frozenset(out)
 
 
-def error_text(err: DomainError, locale: str) -> str:
-    """A domain error as a polite sentence: field rules are named precisely."""
-    if isinstance(err, InvalidField):
-        key = f"conv.invalid.{err.field}.{err.code}"
-        if key in catalog("ko"):
-            return t(key, locale, **err.params)
-    return t(err.key, locale, **err.params_for(locale))
-
-
 class Engine:
-    """Channel-agnostic dialogs. ``await engine.handle(inbound)`` returns the replies to show."""
+    """Channel-agnostic dialogs. ``await engine.handle(inbound)`` returns the replies to show.
 
-    def __init__(self, *, core: Any) -> None:
+    Built once with everything it runs (``conversations.build_engine`` assembles the packs):
+    ``flows`` by name, ``routes`` as (choice-id prefix, flow name) pairs that start a flow from
+    any state (the longest prefix wins; a later pair replaces an earlier one for the same
+    prefix), ``interceptors`` that see every input before any flow.
+    """
+
+    def __init__(
+        self,
+        *,
+        core: CoreAPI,
+        flows: Sequence[Flow],
+        routes: Sequence[tuple[str, str]] = (),
+        interceptors: Sequence[Interceptor] = (),
+    ) -> None:
         self.core = core
-        self._flows: dict[str, Flow] = {}
-        self._routes: list[tuple[str, str]] = []
-        self._interceptors: list[Interceptor] = []
+        self._flows: dict[str, Flow] = {flow.name: flow for flow in flows}
+        by_prefix = dict(routes)
+        for prefix, name in by_prefix.items():
+            if name not in self._flows:
+                raise ValueError(f"route {prefix!r} names unknown flow {name!r}")
+        self._routes = sorted(by_prefix.items(), key=lambda r: -len(r[0]))
+        self._interceptors = tuple(interceptors)
         self._cancel_words = _words("conv.words.cancel")
         self._back_words = _words("conv.words.back")
         self._menu_words = _words("conv.words.menu")
         self._help_words = _words("conv.words.help")
-
-    @classmethod
-    def from_core(cls, core: Any) -> Engine:
-        """The engine with every built-in flow, plus plugins named in
-        ``core.extras["conversation_plugins"]`` (callables or ``"module:function"`` strings
-        taking the engine)."""
-        from conversations.flows import builtin_flows
-
-        engine = cls(core=core)
-        for flow in builtin_flows():
-            engine.register(flow)
-        engine.add_route("p:", "proposal")
-        engine.add_route("d:", "discussion")
-        engine.add_route("menu:", "menu")
-        engine.add_route("lang:", "language")
-        for plugin in core.extras.get("conversation_plugins", ()):
-            _load_plugin(plugin)(engine)
-        return engine
-
-    # --- extension points ------------------------------------------------------------
-    def register(self, flow: Flow) -> None:
-        self._flows[flow.name] = flow
-
-    def add_route(self, prefix: str, flow_name: str) -> None:
-        """A picked choice id starting with ``prefix`` starts ``flow_name`` from any state."""
-        self._routes = [r for r in self._routes if r[0] != prefix]
-        self._routes.append((prefix, flow_name))
-        self._routes.sort(key=lambda r: -len(r[0]))
-
-    def add_interceptor(self, fn: Interceptor) -> None:
-        """``fn(ctx, incoming)`` runs before any flow; a list of replies means handled."""
-        self._interceptors.append(fn)
 
     @property
     def flows(self) -> dict[str, Flow]:
@@ -177,11 +151,9 @@ class Engine:
     async def _news(self, inbound: Inbound, locale: str) -> list[Reply]:
         """A channel that cannot push: the notifications kept for this person come now, in one
         message ahead of the answer ("새 소식이 2건 있습니다")."""
-        from core.news import CollectNews, waiting
-
         try:
-            if not await waiting(
-                self.core.db, inbound.channel, inbound.address, now=self._now()
+            if not await self.core.views.news_waiting(
+                inbound.channel, inbound.address, now=self._now()
             ):
                 return []
             news = await self.core.execute(
@@ -209,7 +181,7 @@ class Engine:
         return ChannelCapabilities() if sender is None else sender.capabilities
 
     def _now(self) -> datetime:
-        return self.core.clock.now()  # type: ignore[no-any-return]
+        return self.core.clock.now()
 
     async def _new_state(self, inbound: Inbound, source: str | None) -> dict[str, Any]:
         # A read first: a known, reachable person at the same address costs no write at all.
@@ -575,9 +547,3 @@ def _window(full: list[Choice], page: int, limit: int, more_label: str) -> list[
     page %= pages
     return items[page * per_page : (page + 1) * per_page] + [Choice(MORE, more_label)] + nav
 
-
-def _load_plugin(plugin: Any) -> Callable[[Engine], None]:
-    if callable(plugin):
-        return plugin  # type: ignore[no-any-return]
-    module, _, attr = str(plugin).partition(":")
-    return getattr(importlib.import_module(module), attr or "install")  # type: ignore[no-any-return]

@@ -1,28 +1,37 @@
-"""The flow API: a flow is a set of named steps, each data plus small async callbacks."""
+"""The flow API: a flow is a set of named steps, each data plus small async callbacks.
+
+A feature's flows reach the engine as a ``FlowPack`` (flows, routed choice-id prefixes, main
+menu entries, interceptors) that the composition root hands to ``build_engine``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from core.i18n import t
+from conversations.incoming import Inbound, Incoming
+from core.api import CoreAPI
+from core.commands import Command
+from core.domain.errors import DomainError, InvalidField
+from core.i18n import catalog, t
 from core.messages import Choice, Reply
 from core.ports import ChannelCapabilities
-
-if TYPE_CHECKING:
-    from conversations.incoming import Inbound
 
 __all__ = [
     "Ctx",
     "Flow",
+    "FlowPack",
+    "Interceptor",
     "LocationHandler",
+    "MenuItem",
     "PhotoHandler",
     "PickHandler",
     "Render",
     "RouteHandler",
     "Step",
     "TextHandler",
+    "error_text",
     "short_label",
 ]
 
@@ -78,6 +87,42 @@ class Flow:
             raise ValueError(f"flow {self.name}: unknown start step {self.start!r}")
 
 
+Interceptor = Callable[["Ctx", Incoming], Awaitable[list[Reply] | None]]
+"""``fn(ctx, incoming)`` runs before any flow; a list of replies means handled."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MenuItem:
+    """A main-menu entry a feature adds: a routed choice id and the catalog key of its label."""
+
+    choice_id: str
+    label_key: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowPack:
+    """What one feature adds to the engine.
+
+    ``routes`` are (choice-id prefix, flow name) pairs: a picked choice id starting with the
+    prefix starts that flow from any state. ``menu`` entries follow the built-in ones on the
+    main menu; ``interceptors`` run before any flow, in the order the packs are given.
+    """
+
+    flows: tuple[Flow, ...] = ()
+    routes: tuple[tuple[str, str], ...] = ()
+    menu: tuple[MenuItem, ...] = ()
+    interceptors: tuple[Interceptor, ...] = ()
+
+
+def error_text(err: DomainError, locale: str) -> str:
+    """A domain error as a polite sentence: field rules are named precisely."""
+    if isinstance(err, InvalidField):
+        key = f"conv.invalid.{err.field}.{err.code}"
+        if key in catalog("ko"):
+            return t(key, locale, **err.params)
+    return t(err.key, locale, **err.params_for(locale))
+
+
 def short_label(text: str, limit: int = LABEL_MAX) -> str:
     """A button label of at most ``limit`` characters, on one line."""
     one_line = " ".join(text.split())
@@ -97,7 +142,7 @@ class _Target:
 class Ctx:
     """What a flow callback sees and does. Mutable: one per handled message."""
 
-    core: Any
+    core: CoreAPI
     inbound: Inbound
     state: dict[str, Any]
     capabilities: ChannelCapabilities
@@ -144,14 +189,10 @@ class Ctx:
         """The current flow's own data (JSON values only): kept until the flow ends."""
         return self.state.setdefault("data", {})
 
-    async def execute(self, command: Any) -> Any:
+    async def execute(self, command: Command) -> Any:
         """Run ``command`` on this person's behalf: their limits apply first (``core.limits``;
         a refusal is a ``DomainError`` the engine explains, keeping the draft)."""
-        from core.limits import limits_of
-
-        limits = limits_of(self.core)
-        if limits is not None:
-            await limits.check(command)
+        await self.core.limits.check(command)
         return await self.core.execute(command)
 
     # --- saying and going ----------------------------------------------------------

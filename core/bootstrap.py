@@ -1,7 +1,9 @@
 """The composition of the core: ``await bootstrap(settings)`` returns a wired ``Core``.
 
 Nothing is built at import time. Channels register their ``Sender`` on the core before
-``start()``; features register handlers, subscribers and scheduled jobs here.
+``start()``; each feature's ``install(core)`` registers its handlers, subscribers, jobs, hooks
+and health probes and returns its typed service, which the ``Core`` keeps as an attribute
+(``core.webchat``, ``core.sync``, ``core.officials``, ``core.campaigns``).
 """
 
 from __future__ import annotations
@@ -11,32 +13,54 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import handlers, notifications
+from core import (
+    deliberation,
+    handlers,
+    limits,
+    news,
+    notifications,
+    officials,
+    sync,
+    web_retention,
+    webchat,
+)
 from core.adapters.db import Database, migrate, require_schema_at_head
 from core.adapters.repository import claim_once
 from core.adapters.scheduler import Scheduler
 from core.adapters.search import SqlTextIndex
+from core.campaigns import feature as campaigns
+from core.campaigns.handlers import QuietHours
+from core.campaigns.service import CampaignService
 from core.commands import Command, MarkUnreachable
 from core.config import Settings
 from core.deliberation import handlers as deliberation_handlers
 from core.deliberation.handlers import ThresholdRule
 from core.deliberation.views import DeliberationViews
-from core.delivery import DeliveryWorker, Outbound
+from core.delivery import DeliveryEngine, DeliveryWorker, Outbound
 from core.domain.participation import Level
+from core.kernel import HealthProbe, Hook
+from core.limits import Limits
 from core.messagebus import MessageBus
+from core.officials.service import Officials
 from core.ports import Clock, Sender, StateStore, SystemClock
 from core.similarity import SimilarProposals
+from core.sync.service import SyncService
 from core.unit_of_work import UnitOfWork
 from core.views import Views
+from core.webchat import WebChat
 
 __all__ = ["Core", "bootstrap"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class Core:
-    """Everything the adapters need, wired once per process."""
+    """Everything the adapters need, wired once per process (it satisfies ``core.kernel.Kernel``).
+
+    The feature services are set by ``bootstrap()`` right after the core is built: each
+    feature registers on this core's bus and scheduler, so it needs the core first.
+    """
 
     settings: Settings
     db: Database
@@ -46,17 +70,21 @@ class Core:
     discussions: DeliberationViews
     state: StateStore
     scheduler: Scheduler
-    senders: dict[str, Sender] = field(default_factory=dict)
-    outbound: Outbound = field(init=False)
-    similar: SimilarProposals = field(init=False)  # similar proposals: intake, lookup, officials
+    delivery: DeliveryEngine  # the rate limits and pacer shared by ``outbound`` and the workers
+    outbound: Outbound
+    senders: dict[str, Sender]  # the same dict the delivery engine and ``outbound`` read
+    similar: SimilarProposals  # similar proposals: intake, lookup, officials
     workers: list[DeliveryWorker] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)  # feature services by name
+    health: dict[str, HealthProbe] = field(default_factory=dict)  # /healthz checks by name
+    limits: Limits = field(init=False)  # what one person may do per day / minute
+    webchat: WebChat = field(init=False)
+    sync: SyncService = field(init=False)
+    officials: Officials = field(init=False)
+    campaigns: CampaignService = field(init=False)
+    _start_hooks: list[Hook] = field(default_factory=list)
+    _stop_hooks: list[Hook] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _started: bool = False
-
-    def __post_init__(self) -> None:
-        self.outbound = Outbound(self.senders, on_unreachable=self.mark_unreachable)
-        self.similar = SimilarProposals(index=SqlTextIndex(self.db))
 
     # --- use ---------------------------------------------------------------------
     async def execute(self, command: Command) -> Any:
@@ -68,7 +96,7 @@ class Core:
             return await claim_once(session, key, self.clock.now())
 
     async def mark_unreachable(self, channel: str, address: str, reason: str) -> None:
-        await self.execute(MarkUnreachable(channel=channel, address=address, reason=reason))
+        await _mark_unreachable(self.bus, channel, address, reason)
 
     def register_sender(self, sender: Sender) -> None:
         self.senders[sender.channel] = sender
@@ -78,28 +106,32 @@ class Core:
             worker.wake()
 
     # --- lifecycle ---------------------------------------------------------------
+    def on_start(self, hook: Hook) -> None:
+        """Run ``hook`` when the core starts (after its workers), in registration order."""
+        self._start_hooks.append(hook)
+
+    def on_stop(self, hook: Hook) -> None:
+        """Run ``hook`` when the core stops, in reverse registration order."""
+        self._stop_hooks.append(hook)
+
+    def add_health(self, name: str, probe: HealthProbe) -> None:
+        self.health[name] = probe
+
     async def start(self, *, workers: bool | None = None) -> None:
         if self._started:
             return
         self._started = True
         run_workers = self.settings.run_workers if workers is None else workers
         if run_workers:
-            worker = DeliveryWorker(
-                db=self.db,
-                senders=self.senders,
-                clock=self.clock,
-                max_attempts=self.settings.delivery_max_attempts,
-                on_unreachable=self.mark_unreachable,
-                **self.extras.get("delivery_worker_options", {}),
-            )
+            worker = self.delivery.worker(on_unreachable=self.mark_unreachable)
             self.workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(), name="delivery-worker"))
             self.scheduler.start()
-        for hook in self.extras.get("on_start", []):
+        for hook in self._start_hooks:
             await hook()
 
     async def stop(self) -> None:
-        for hook in reversed(self.extras.get("on_stop", [])):
+        for hook in reversed(self._stop_hooks):
             try:
                 await hook()
             except Exception:
@@ -117,11 +149,9 @@ class Core:
         await self.db.dispose()
         self._started = False
 
-    def on_start(self, hook: Any) -> None:
-        self.extras.setdefault("on_start", []).append(hook)
 
-    def on_stop(self, hook: Any) -> None:
-        self.extras.setdefault("on_stop", []).append(hook)
+async def _mark_unreachable(bus: MessageBus, channel: str, address: str, reason: str) -> None:
+    await bus.handle(MarkUnreachable(channel=channel, address=address, reason=reason))
 
 
 def _state_store(settings: Settings) -> StateStore:
@@ -141,7 +171,7 @@ async def bootstrap(
     state: StateStore | None = None,
     run_migrations: bool = True,
 ) -> Core:
-    """Open the database (migrating it), build the bus and register every feature."""
+    """Open the database (migrating it), build the bus and install every feature."""
     clock = clock or SystemClock()
     db = Database(settings.effective_database_url)
     if run_migrations and settings.migrate_on_start:
@@ -149,6 +179,15 @@ async def bootstrap(
     elif run_migrations:
         await require_schema_at_head(db)
     bus = MessageBus(lambda: UnitOfWork(db, clock))
+    senders: dict[str, Sender] = {}
+    # Campaign pushes wait out quiet hours: the campaigns' service defers its tick and the
+    # delivery workers hold push-kind rows, both by this one rule.
+    quiet = QuietHours(start=settings.quiet_hours_start, end=settings.quiet_hours_end,
+                       tz=settings.tz)
+    delivery = DeliveryEngine(
+        settings=settings, db=db, clock=clock, senders=senders,
+        push_gate=lambda _item, now: quiet.until(now),
+    )
     core = Core(
         settings=settings,
         db=db,
@@ -158,6 +197,16 @@ async def bootstrap(
         discussions=DeliberationViews(db),
         state=state or _state_store(settings),
         scheduler=Scheduler(settings.tz),
+        delivery=delivery,
+        outbound=Outbound(
+            senders,
+            on_unreachable=lambda channel, address, reason: _mark_unreachable(
+                bus, channel, address, reason
+            ),
+            pacer=delivery.pacer,
+        ),
+        senders=senders,
+        similar=SimilarProposals(index=SqlTextIndex(db)),
     )
     participation = Level(settings.participation_level)
     handlers.register(
@@ -173,24 +222,13 @@ async def bootstrap(
     notifications.register(
         bus, wake=core.wake_workers, confirm_first=settings.forum_backend != "local"
     )
-    for feature in _features():
-        feature(core)
+    core.limits = limits.install(core)
+    core.webchat = webchat.install(core)
+    web_retention.install(core, core.webchat)
+    core.sync = sync.install(core)
+    core.officials = officials.install(core)
+    news.register(bus)
+    core.on_stop(delivery.close)
+    core.campaigns = campaigns.install(core, quiet=quiet)
+    deliberation.install(core)
     return core
-
-
-def _features() -> list[Any]:
-    """Each feature module exposes ``install(core)``: handlers, subscribers, jobs."""
-    import importlib
-
-    names = [
-        # one line per feature module; each exposes install(core) -> None
-        "core.limits",
-        "core.webchat",
-        "core.sync",
-        "core.officials",
-        "core.delivery",
-        "core.news",  # notifications kept for channels that cannot push, handed over at contact
-        "core.campaigns",  # after core.delivery: adds a quiet-hours gate to its worker options
-        "core.deliberation",
-    ]
-    return [importlib.import_module(name).install for name in names]

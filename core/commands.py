@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from core.domain.model import AttachmentView, ProposalStatus
+from core.messages import Reply
 
 __all__ = [
+    "CollectNews",
+    "KeepNews",
     "AddFeedback",
     "AnswerProposal",
     "AssignProposal",
@@ -150,3 +153,24 @@ class AnswerProposal(Command):
     actor: str
     source: str = "slack"
     forum_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectNews(Command):
+    """Take the news waiting for ``address`` on ``channel``: returns the replies (oldest
+    first) and marks their deliveries sent."""
+
+    channel: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeepNews(Command):
+    """Keep ``replies`` for ``address`` until its next contact (an answer the channel could
+    not deliver in time, e.g. a skill turn that outlived its callback). ``key`` makes a retry
+    idempotent."""
+
+    channel: str
+    address: str
+    replies: tuple[Reply, ...]
+    key: str

@@ -19,18 +19,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.commands import AddFeedback, Command, SubmitProposal
 from core.domain.errors import DomainError
 from core.i18n import t
+from core.kernel import Kernel
 from core.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 
 if TYPE_CHECKING:
-    from core.bootstrap import Core
     from core.config import Settings
 
-__all__ = ["Limited", "Limits", "install", "limits_of", "wait_text"]
+__all__ = ["Limited", "Limits", "install", "wait_text"]
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +132,9 @@ class Limits:
         await self.limiter.close()
 
 
-def install(core: Core) -> None:
-    """Build the limits (conversations check them through ``Ctx.execute``); close on stop."""
+def install(core: Kernel) -> Limits:
+    """Build the limits (kept as ``core.limits``; conversations check them through
+    ``Ctx.execute``); close them on stop."""
     limits = Limits.from_settings(core.settings)
-    core.extras["limits"] = limits
     core.on_stop(limits.close)
-
-
-def limits_of(core: Any) -> Limits | None:
-    """The installed limits, if any (a core built without the feature has none)."""
-    found = getattr(core, "extras", {}).get("limits")
-    return found if isinstance(found, Limits) else None
+    return limits

@@ -10,13 +10,14 @@ contact never repeats them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from core.adapters.orm_delivery import Delivery
-from core.commands import Command
+from core.commands import CollectNews, KeepNews
+from core.messagebus import MessageBus
 from core.messages import Reply, ReplyKind, reply_from_json
 from core.unit_of_work import UnitOfWork
 
@@ -25,34 +26,13 @@ __all__ = [
     "CollectNews",
     "KeepNews",
     "collect_news",
-    "install",
     "keep_news",
+    "register",
     "waiting",
 ]
 
 MAX_AT_CONTACT = 20  # messages handed over at one contact; the rest at the next
 _KINDS = (ReplyKind.NOTIFICATION.value, ReplyKind.PUSH.value)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CollectNews(Command):
-    """Take the news waiting for ``address`` on ``channel``: returns the replies (oldest
-    first) and marks their deliveries sent."""
-
-    channel: str
-    address: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeepNews(Command):
-    """Keep ``replies`` for ``address`` until its next contact (an answer the channel could
-    not deliver in time, e.g. a skill turn that outlived its callback). ``key`` makes a retry
-    idempotent."""
-
-    channel: str
-    address: str
-    replies: tuple[Reply, ...]
-    key: str
 
 
 def _waiting_rows(channel: str, address: str) -> Any:
@@ -112,6 +92,7 @@ async def keep_news(cmd: KeepNews, uow: UnitOfWork) -> int:
     return await uow.repo(DeliveryRepository).enqueue_many(items, now=uow.now())
 
 
-def install(core: Any) -> None:
-    core.bus.register(CollectNews, collect_news)
-    core.bus.register(KeepNews, keep_news)
+def register(bus: MessageBus) -> None:
+    """The two news commands on the bus."""
+    bus.register(CollectNews, collect_news)
+    bus.register(KeepNews, keep_news)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 
+from core import news
 from core.adapters.db import Database
 from core.adapters.orm import (
     Attachment,
@@ -22,22 +23,16 @@ from core.domain.model import (
     AttachmentView,
     FeedbackKind,
     FeedbackView,
+    KnownIdentity,
     ProposalStatus,
     ProposalSummary,
     ProposalView,
+    Relation,
     StatusChangeView,
     parse_tracking,
 )
 
 __all__ = ["KnownIdentity", "Relation", "Views"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KnownIdentity:
-    person_id: int
-    address: str
-    reachable: bool
-    locale: str
 
 
 def _summary(p: Proposal) -> ProposalSummary:
@@ -49,15 +44,6 @@ def _summary(p: Proposal) -> ProposalSummary:
         created_at=p.created_at,
         support_count=p.support_count,
     )
-
-
-class Relation:
-    __slots__ = ("following", "is_author", "supporting")
-
-    def __init__(self, *, supporting: bool, following: bool, is_author: bool) -> None:
-        self.supporting = supporting
-        self.following = following
-        self.is_author = is_author
 
 
 class Views:
@@ -239,3 +225,16 @@ class Views:
             person_id=row.person_id, address=row.address, reachable=row.reachable,
             locale=row.locale,
         )
+
+    async def schema_version(self) -> str | None:
+        """The database's Alembic revision (raises when the database cannot be read)."""
+        async with self.db.read() as s:
+            version = (
+                await s.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar_one_or_none()
+        return None if version is None else str(version)
+
+    async def news_waiting(self, channel: str, address: str, *, now: datetime) -> int:
+        """How many notifications wait for this address on a channel that cannot push
+        (``core.news``)."""
+        return await news.waiting(self.db, channel, address, now=now)

@@ -21,10 +21,10 @@ from sqlalchemy import delete, exists, literal, select
 
 from core.adapters.orm import Attachment, Identity
 from core.adapters.orm_web import WebInboxItem, WebSessionRow, WebUpload
+from core.kernel import Kernel
 from core.ports import StateKey, StateStore
 
 if TYPE_CHECKING:
-    from core.bootstrap import Core
     from core.webchat import WebChat
 
 __all__ = ["erase_person_uploads", "erase_session_uploads", "install", "purge"]
@@ -130,7 +130,7 @@ async def purge(chat: WebChat, *, state: StateStore) -> dict[str, int]:
     }
 
 
-def install(core: Core, chat: WebChat) -> None:
+def install(core: Kernel, chat: WebChat) -> None:
     """The daily job (04:10 local time), once across every process."""
 
     async def job() -> None:

@@ -18,11 +18,11 @@ from sqlalchemy import delete, func, select, update
 from core.adapters.db import Database
 from core.adapters.orm_web import WebInboxItem, WebSessionRow, WebUpload
 from core.i18n import LOCALES
+from core.kernel import Kernel
 from core.messages import Reply, reply_from_json, reply_to_json
 from core.ports import Clock
 
 if TYPE_CHECKING:
-    from core.bootstrap import Core
     from core.config import Settings
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "WebChat",
     "WebSession",
     "install",
-    "service",
 ]
 
 CHANNEL = "web"
@@ -460,19 +459,9 @@ class WebChat:
         }
 
 
-def install(core: Core) -> None:
-    """Expose the service as ``core.extras["webchat"]``; its purge job is ``core.web_retention``."""
+def install(core: Kernel) -> WebChat:
+    """The web chat service (kept as ``core.webchat``) and its health probe; its daily purge
+    is ``core.web_retention``'s job."""
     chat = WebChat.from_settings(core.settings, db=core.db, clock=core.clock)
-    core.extras["webchat"] = chat
-    core.extras.setdefault("health", {})["webchat"] = chat.stats
-    from core import web_retention
-
-    web_retention.install(core, chat)
-
-
-def service(core: Core) -> WebChat:
-    """The installed web chat service."""
-    chat = core.extras.get("webchat")
-    if not isinstance(chat, WebChat):
-        raise RuntimeError("core.webchat is not installed (see core.bootstrap._features)")
+    core.add_health("webchat", chat.stats)
     return chat

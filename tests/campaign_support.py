@@ -45,9 +45,8 @@ async def quiet_core(database_url: str, tmp_path: Path, clock: Any) -> Core:
 
 
 def worker(core: Core) -> DeliveryWorker:
-    options = core.extras.get("delivery_worker_options", {})
     return DeliveryWorker(db=core.db, senders=core.senders, clock=core.clock,
-                          push_gate=options.get("push_gate"), on_unreachable=core.mark_unreachable)
+                          push_gate=core.delivery.push_gate, on_unreachable=core.mark_unreachable)
 
 
 async def drain(core: Core) -> int:

@@ -35,7 +35,7 @@ async def _with_core(settings: Settings, work: Any) -> Any:
 
     core = await bootstrap(settings.model_copy(update={"run_workers": False}))
     try:
-        return await work(core.extras["sync"])
+        return await work(core.sync)
     finally:
         await core.stop()
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from aiohttp import web
 
+from bots.appkeys import CORE
+from conversations import Engine
+from core.bootstrap import Core
 from core.config import Settings
 from core.sync.inbound import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
@@ -26,7 +28,7 @@ class ForumMount:
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/forum/webhook", self.webhook)
 
-    async def start(self, app: web.Application, core: Any, engine: Any) -> None:
+    async def start(self, app: web.Application, core: Core, engine: Engine) -> None:
         if self.settings.forum_webhook_secret is None:
             log.warning("GONGNON_FORUM_WEBHOOK_SECRET is not set: the forum webhook answers 503")
 
@@ -34,12 +36,10 @@ class ForumMount:
         return None
 
     async def webhook(self, request: web.Request) -> web.Response:
-        from bots.server import CORE  # the composition root's key (imported late: no cycle)
-
         core = request.app.get(CORE)
-        sync = core.extras.get("sync") if core is not None else None
-        if sync is None:
+        if core is None:
             return web.json_response({"error": "starting"}, status=503)
+        sync = core.sync
         if request.content_length is not None and request.content_length > BODY_MAX:
             return web.json_response({"error": "too_large"}, status=413)
         body = await request.content.read(BODY_MAX + 1)

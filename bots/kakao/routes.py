@@ -25,11 +25,13 @@ from bots.kakao.parse import CHANNEL, BadPayload, Skill, parse_skill
 from bots.kakao.render import callback_waiting, render
 from bots.kakao.sender import PUSHED_KEY, CallbackPoster, KakaoSender
 from bots.kakao.settings import KakaoSettings
+from conversations import Engine
 from conversations.incoming import Inbound, Photo, Picked, Text
+from core.bootstrap import Core
+from core.commands import KeepNews
 from core.config import Settings
 from core.i18n import normalise_locale, t
 from core.messages import Reply
-from core.news import KeepNews
 from core.ports import StateKey
 
 __all__ = ["KAKAO", "SKILL_PATH", "KakaoMount"]
@@ -57,8 +59,8 @@ class KakaoMount:
     def __init__(self, settings: Settings, kakao: KakaoSettings) -> None:
         self.settings = settings
         self.kakao = kakao
-        self.core: Any = None
-        self.engine: Any = None
+        self._core: Core | None = None
+        self._engine: Engine | None = None
         self.sender: KakaoSender | None = None
         self.media = Media(settings=kakao, data_dir=settings.data_dir,
                            public_url=settings.public_url)
@@ -76,8 +78,20 @@ class KakaoMount:
         app.router.add_post(SKILL_PATH, self.skill)
         app.router.add_get(MEDIA_PATH, self.chart)
 
-    async def start(self, app: web.Application, core: Any, engine: Any) -> None:
-        self.core, self.engine = core, engine
+    @property
+    def core(self) -> Core:
+        if self._core is None:
+            raise RuntimeError("the Kakao mount is not started")
+        return self._core
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the Kakao mount is not started")
+        return self._engine
+
+    async def start(self, app: web.Application, core: Core, engine: Engine) -> None:
+        self._core, self._engine = core, engine
         app[KAKAO] = self
         self.sender = KakaoSender(settings=self.kakao, state=core.state)
         core.register_sender(self.sender)  # before core.start(): workers read its capabilities

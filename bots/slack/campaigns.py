@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from core.bootstrap import Core
 from core.campaigns import commands as c
 from core.campaigns.events import SurveyResultsPublished
 from core.campaigns.loader import SurveyErrors, parse_survey
@@ -88,16 +89,16 @@ class CampaignDesk:
 
     progress_every = 5.0  # seconds between in-place updates of a push's progress message
 
-    def __init__(self, *, core: Any, client: AsyncWebClient,
+    def __init__(self, *, core: Core, client: AsyncWebClient,
                  spawn: Callable[[Coroutine[Any, Any, None]], None]) -> None:
         self.core = core
         self.client = client
         self.spawn = spawn
-        self.service = core.extras["campaigns"]
+        self.service = core.campaigns
         self._followers: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def attach(cls, app: AsyncApp, *, core: Any, client: AsyncWebClient,
+    def attach(cls, app: AsyncApp, *, core: Core, client: AsyncWebClient,
                spawn: Callable[[Coroutine[Any, Any, None]], None]) -> CampaignDesk:
         desk = cls(core=core, client=client, spawn=spawn)
         app.command(COMMAND)(desk._on_open)

@@ -13,7 +13,6 @@ from bots.slack.sender import SlackBoard, build_client
 from core.adapters.orm_officials import OfficialOutbox
 from core.bootstrap import bootstrap
 from core.config import Settings
-from core.officials import officials_of
 from core.officials.digest import PERIODS
 
 __all__ = ["register", "send_digest"]
@@ -44,7 +43,7 @@ async def send_digest(settings: Settings, *, period: str, force: bool = False) -
     core = await bootstrap(settings)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            officials = officials_of(core)
+            officials = core.officials
             worker = officials.attach_board(
                 SlackBoard(client=build_client(settings, session), settings=settings)
             )

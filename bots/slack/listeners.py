@@ -25,7 +25,7 @@ from bots.slack.slash import SlashRequest, parse_slash
 from core.bootstrap import Core
 from core.domain.model import parse_tracking
 from core.i18n import normalise_locale, t
-from core.officials import Officials, Outcome, officials_of
+from core.officials import Officials, Outcome
 
 __all__ = ["SlackListeners"]
 
@@ -44,7 +44,7 @@ class SlackListeners:
     def __init__(self, *, core: Core, client: AsyncWebClient) -> None:
         self.core = core
         self.client = client
-        self.officials: Officials = officials_of(core)
+        self.officials: Officials = core.officials
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- wiring ------------------------------------------------------------------

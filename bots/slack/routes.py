@@ -15,7 +15,6 @@ from bots.slack.listeners import SlackListeners
 from bots.slack.sender import SlackBoard, build_client
 from core.bootstrap import Core
 from core.config import Settings
-from core.officials import officials_of
 
 __all__ = ["SlackMount"]
 
@@ -43,7 +42,7 @@ class SlackMount:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         client = build_client(self.settings, self._session)
         self.board = SlackBoard(client=client, settings=self.settings)
-        officials_of(core).attach_board(self.board)
+        core.officials.attach_board(self.board)
         bolt = AsyncApp(
             client=client,
             signing_secret=self.settings.slack_signing_secret.get_secret_value(),

@@ -27,7 +27,9 @@ from bots.telegram.bot import (
 )
 from bots.telegram.parse import CHANNEL, FromPerson, Ignored, Membership, parse_update
 from bots.telegram.sender import TelegramSender, retry_after_seconds
+from conversations import Engine
 from conversations.incoming import Picked
+from core.bootstrap import Core
 from core.commands import MarkUnreachable
 from core.config import Settings
 from core.i18n import normalise_locale, t
@@ -81,8 +83,8 @@ class TelegramMount:
         self.settings = settings
         self.application: Application | None = None  # type: ignore[type-arg]
         self.sender: TelegramSender | None = None
-        self.core: Any = None
-        self.engine: Any = None
+        self.core: Core | None = None
+        self.engine: Engine | None = None
         self.bot_username: str | None = None
         self._ready = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -106,7 +108,7 @@ class TelegramMount:
         if self.webhook_mode:
             app.router.add_post(WEBHOOK_PATH, self.webhook)
 
-    async def start(self, app: web.Application, core: Any, engine: Any) -> None:
+    async def start(self, app: web.Application, core: Core, engine: Engine) -> None:
         self.core, self.engine = core, engine
         app[TELEGRAM] = self
         application = build_application(self.settings)
@@ -319,15 +321,16 @@ class TelegramMount:
         """Dedupe, classify and act on one update."""
         parsed = parse_update(update, bot_username=self.bot_username)
         key = parsed.inbound.address if isinstance(parsed, FromPerson) else "-"
+        core, _ = self._wired()
         async with self._in_order(key), self._busy:
-            if not await self.core.state.claim(
+            if not await core.state.claim(
                 f"telegram:update:{update.update_id}", ttl=DEDUPE_TTL
             ):
                 return
             if isinstance(parsed, FromPerson):
                 await self._converse(parsed)
             elif isinstance(parsed, Membership):
-                await self.core.execute(
+                await core.execute(
                     MarkUnreachable(
                         channel=CHANNEL,
                         address=parsed.address,
@@ -340,6 +343,7 @@ class TelegramMount:
 
     async def _converse(self, parsed: FromPerson) -> None:
         assert self.sender is not None
+        core, engine = self._wired()
         inbound = parsed.inbound
         answering = (
             asyncio.ensure_future(self._answer_callback(parsed.callback_id))
@@ -351,8 +355,8 @@ class TelegramMount:
                 choice_id = await self.sender.resolve(inbound.payload.choice_id)
                 if choice_id != inbound.payload.choice_id:
                     inbound = replace(inbound, payload=Picked(choice_id))
-            replies = await self.engine.handle(inbound)
-            await self.core.outbound.send_now(
+            replies = await engine.handle(inbound)
+            await core.outbound.send_now(
                 CHANNEL, inbound.address, replies, edit_ref=parsed.edit_ref
             )
         except Exception:
@@ -381,12 +385,17 @@ class TelegramMount:
         elif parsed.reason == "edited":
             await self._say(parsed.notice_to, t("telegram.edited_ignored", locale))
 
+    def _wired(self) -> tuple[Core, Engine]:
+        if self.core is None or self.engine is None:
+            raise RuntimeError("the Telegram mount is not started")
+        return self.core, self.engine
+
     def _locale(self, hint: str | None) -> str:
         return normalise_locale(hint, self.settings.default_locale)
 
     async def _say(self, address: str, text: str) -> None:
         try:
-            await self.core.outbound.send_now(CHANNEL, address, [Reply(text=text)])
+            await self._wired()[0].outbound.send_now(CHANNEL, address, [Reply(text=text)])
         except Exception as exc:  # noqa: BLE001 - a courtesy message; the cause is logged
             log.warning("telegram notice not sent: %s", type(exc).__name__)
 

@@ -25,12 +25,14 @@ from bots.web.parse import (
 from bots.web.render import error_body, render_replies, sse_event
 from bots.web.sender import WebSender
 from bots.web.streams import StreamCaps, StreamsFull
+from conversations import Engine
 from conversations.incoming import Command, Inbound, Incoming, Photo, Picked
+from core.bootstrap import Core
 from core.config import Settings
 from core.domain.errors import DomainError
 from core.i18n import LOCALES, catalog, normalise_locale, t
-from core.limits import limits_of
-from core.webchat import CHANNEL, UploadRejected, WebChat, WebSession, service
+from core.limits import Limits
+from core.webchat import CHANNEL, UploadRejected, WebChat, WebSession
 
 __all__ = ["WebMount"]
 
@@ -74,7 +76,7 @@ class WebMount:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._chat: WebChat | None = None
-        self._engine: Any = None
+        self._engine: Engine | None = None
         self._template: str | None = None
         self.trusted = networks(settings.trusted_proxies)
         budget = descriptor_budget(
@@ -85,7 +87,7 @@ class WebMount:
             per_address=settings.web_streams_per_address,
             total=budget.streams,
         )
-        self._core: Any = None
+        self._limits: Limits | None = None
 
     def __repr__(self) -> str:
         return "WebMount()"
@@ -101,12 +103,12 @@ class WebMount:
         app.router.add_get("/webchat/files/{id}", self._guard("file", self.file))
         app.on_shutdown.append(self._on_shutdown)
 
-    async def start(self, app: web.Application, core: Any, engine: Any) -> None:
-        self._chat = service(core)
+    async def start(self, app: web.Application, core: Core, engine: Engine) -> None:
+        self._chat = core.webchat
         self._engine = engine
-        self._core = core
+        self._limits = core.limits
         core.register_sender(WebSender(chat=self._chat))
-        core.extras.setdefault("health", {})["webstreams"] = self._stream_stats
+        core.add_health("webstreams", self._stream_stats)
 
     async def stop(self, app: web.Application) -> None:
         if self._chat is not None:
@@ -123,6 +125,12 @@ class WebMount:
         if self._chat is None:
             raise web.HTTPServiceUnavailable()
         return self._chat
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise web.HTTPServiceUnavailable()
+        return self._engine
 
     # --- the error boundary ----------------------------------------------------------
     def _guard(self, name: str, handler: Handler) -> Handler:
@@ -199,7 +207,7 @@ class WebMount:
             payload=payload,
             locale=web_session.locale,
         )
-        replies = await self._engine.handle(inbound)
+        replies = await self.engine.handle(inbound)
         await self.chat.touch(web_session)
         return render_replies(replies)
 
@@ -228,9 +236,8 @@ class WebMount:
             web_session = await self._session_for(request, token)
         else:
             hint = locale or self._locale(request)
-            limits = limits_of(self._core)
-            if limits is not None:
-                wait = await limits.new_session(client_address(request, self.trusted))
+            if self._limits is not None:
+                wait = await self._limits.new_session(client_address(request, self.trusted))
                 if wait > 0:
                     request[LOCALE] = normalise_locale(hint, self.settings.default_locale)
                     raise BadInput("too_many_sessions", status=429, retry_after=wait)
@@ -297,7 +304,7 @@ class WebMount:
 
     async def _photo_expected(self, web_session: WebSession) -> None:
         """409 unless the person's conversation is at a step that asks for a photo."""
-        if not await self._engine.accepts_photo(CHANNEL, web_session.id):
+        if not await self.engine.accepts_photo(CHANNEL, web_session.id):
             raise BadInput("upload_unexpected", status=409)
 
     async def _parts(self, reader: Any, limit: int) -> tuple[dict[str, str], bytes | None]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from conversations.flow import Ctx, Flow, Step, short_label
 from conversations.incoming import Command, Incoming, Text
@@ -11,7 +10,7 @@ from core.campaigns.commands import SetConsent, SetSubscription
 from core.domain.model import CATEGORIES, REGIONS
 from core.messages import Choice, Reply
 
-__all__ = ["install", "intercept", "is_start", "is_stop"]
+__all__ = ["FLOW", "PREFIX", "flow", "intercept", "is_start", "is_stop"]
 
 PREFIX = "consent:"
 TOPIC = "sub:"  # sub:category:<key> | sub:region:<key> — handled by the flow's steps
@@ -71,7 +70,7 @@ async def intercept(ctx: Ctx, payload: Incoming) -> list[Reply] | None:
         return [_started(ctx)]
     if isinstance(payload, Command) and payload.name.lower().lstrip("/") == "start":
         # "/start" opts back in a person who had opted out; the menu follows as usual.
-        if await ctx.core.extras["campaigns"].consent_of(ctx.person_id) is False:
+        if await ctx.core.campaigns.consent_of(ctx.person_id) is False:
             await ctx.core.execute(SetConsent(person_id=ctx.person_id, opted_in=True,
                                               channel=ctx.channel, source="/start"))
             ctx.say(ctx.t("campaign.consent.restarted"))
@@ -90,11 +89,11 @@ def _started(ctx: Ctx) -> Reply:
 
 
 async def _mine(ctx: Ctx) -> set[tuple[str, str]]:
-    return set(await ctx.core.extras["campaigns"].subscriptions_of(ctx.person_id))
+    return set(await ctx.core.campaigns.subscriptions_of(ctx.person_id))
 
 
 async def _render_main(ctx: Ctx) -> Reply:
-    consent = await ctx.core.extras["campaigns"].consent_of(ctx.person_id)
+    consent = await ctx.core.campaigns.consent_of(ctx.person_id)
     mine = await _mine(ctx)
     lines = [ctx.t("campaign.consent.on_status" if consent else "campaign.consent.off_status")]
     topics = [ctx.t(f"category.{k}") for k in CATEGORIES if ("category", k) in mine]
@@ -135,7 +134,7 @@ async def _toggle(ctx: Ctx, choice_id: str) -> None:
         return
     on = (kind, key) not in await _mine(ctx)
     await ctx.core.execute(SetSubscription(person_id=ctx.person_id, kind=kind, topic=key, on=on))
-    if on and await ctx.core.extras["campaigns"].consent_of(ctx.person_id) is not True:
+    if on and await ctx.core.campaigns.consent_of(ctx.person_id) is not True:
         ctx.say(ctx.t("campaign.consent.needs_consent"))
     ctx.stay()
 
@@ -172,8 +171,3 @@ def flow() -> Flow:
         },
     )
 
-
-def install(engine: Any) -> None:
-    engine.register(flow())
-    engine.add_route(PREFIX, FLOW)
-    engine.add_interceptor(intercept)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from conversations.flow import Ctx, Flow, Step, short_label
+from conversations.flow import Ctx, Flow, Step, error_text, short_label
 from conversations.matching import REGION_NAMES, closest, is_word
 from core.commands import FollowProposal, SubmitProposal, SupportProposal
 from core.domain.errors import AlreadyDone, InvalidField, NotAllowed
@@ -170,8 +170,6 @@ async def _keep_pick(ctx: Ctx, choice_id: str) -> None:
 
 
 def _error(err: InvalidField, ctx: Ctx) -> str:
-    from conversations.engine import error_text
-
     return error_text(err, ctx.locale)
 
 

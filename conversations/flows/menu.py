@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conversations.flow import Ctx, Flow, Step
+from collections.abc import Sequence
+
+from conversations.flow import Ctx, Flow, MenuItem, Render, Step
 from core.messages import Choice, Reply
 
 __all__ = ["MENU_ITEMS", "flow"]
@@ -18,25 +20,26 @@ MENU_ITEMS: tuple[tuple[str, str | None], ...] = (
 )
 
 
-def menu_choices(ctx: Ctx) -> tuple[Choice, ...]:
-    # Features add (routed choice id, catalog key) pairs in core.extras["menu_items"].
-    extra = tuple(Choice(id=i, label=ctx.t(k)) for i, k in ctx.core.extras.get("menu_items", ()))
+def _choices(ctx: Ctx, extra: Sequence[MenuItem]) -> tuple[Choice, ...]:
     return tuple(
         Choice(id=choice_id, label=ctx.t(f"conv.menu.{choice_id.split(':')[1]}"))
         for choice_id, _ in MENU_ITEMS
-    ) + extra
+    ) + tuple(Choice(id=item.choice_id, label=ctx.t(item.label_key)) for item in extra)
 
 
-async def _render(ctx: Ctx) -> list[Reply]:
-    replies: list[Reply] = []
-    if ctx.data.pop("help", False):
-        replies.append(Reply(text=ctx.t("conv.menu.help_text")))
-    if ctx.data.pop("greet", False):
-        text = ctx.t("conv.menu.greeting") + "\n\n" + ctx.t("conv.menu.prompt")
-    else:
-        text = ctx.t("conv.menu.prompt")
-    replies.append(Reply(text=text, choices=menu_choices(ctx)))
-    return replies
+def _renderer(extra: Sequence[MenuItem]) -> Render:
+    async def render(ctx: Ctx) -> list[Reply]:
+        replies: list[Reply] = []
+        if ctx.data.pop("help", False):
+            replies.append(Reply(text=ctx.t("conv.menu.help_text")))
+        if ctx.data.pop("greet", False):
+            text = ctx.t("conv.menu.greeting") + "\n\n" + ctx.t("conv.menu.prompt")
+        else:
+            text = ctx.t("conv.menu.prompt")
+        replies.append(Reply(text=text, choices=_choices(ctx, extra)))
+        return replies
+
+    return render
 
 
 async def _pick(ctx: Ctx, choice_id: str) -> None:
@@ -52,5 +55,9 @@ async def _pick(ctx: Ctx, choice_id: str) -> None:
             return
 
 
-def flow() -> Flow:
-    return Flow(name="menu", start="main", steps={"main": Step(render=_render, on_pick=_pick)})
+def flow(extra: Sequence[MenuItem] = ()) -> Flow:
+    """The main menu: the built-in entries, then ``extra`` (the features' entries, whose
+    choice ids are routed to their own flows)."""
+    return Flow(
+        name="menu", start="main", steps={"main": Step(render=_renderer(extra), on_pick=_pick)}
+    )

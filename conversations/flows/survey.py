@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conversations.flow import Ctx, Flow, Step, short_label
+from conversations.flow import Ctx, Flow, FlowPack, MenuItem, Step, short_label
+from conversations.flows import consent
+from core.api import CampaignReads
 from core.campaigns.commands import CastBallot
 from core.campaigns.errors import AlreadyVoted, SurveyClosed, SurveyNotFound, SurveyNotOpenYet
 from core.campaigns.loader import MAX_QUESTIONS
@@ -13,14 +15,14 @@ from core.campaigns.results import format_results
 from core.domain.errors import InvalidField
 from core.messages import Choice, Reply
 
-__all__ = ["flow", "install"]
+__all__ = ["flow", "pack"]
 
 ANSWER, SKIP, DONE = "ans:", "ans:skip", "ans:done"
 PREFIX = "sv:"
 
 
-def _service(ctx: Ctx) -> Any:
-    return ctx.core.extras["campaigns"]
+def _service(ctx: Ctx) -> CampaignReads:
+    return ctx.core.campaigns
 
 
 def _step_name(index: int) -> str:
@@ -240,10 +242,12 @@ def flow() -> Flow:
                 resumable=True, resume_key="campaign.survey.resume")
 
 
-def install(engine: Any) -> None:
-    """Engine plugin (named in ``core.extras["conversation_plugins"]`` by ``core.campaigns``)."""
-    from conversations.flows import consent
-
-    engine.register(flow())
-    engine.add_route(PREFIX, "survey")
-    consent.install(engine)
+def pack() -> FlowPack:
+    """Polls and surveys (``sv:`` buttons) with the consent and topics flow, its STOP/START
+    interceptor and its main-menu entry: what the campaigns feature adds to the engine."""
+    return FlowPack(
+        flows=(flow(), consent.flow()),
+        routes=((PREFIX, "survey"), (consent.PREFIX, consent.FLOW)),
+        menu=(MenuItem(choice_id="consent:main", label_key="campaign.menu.subscriptions"),),
+        interceptors=(consent.intercept,),
+    )

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from core.adapters.orm_campaigns import Push, Survey
 from core.campaigns import commands as c
 from core.campaigns import events as e
+from core.campaigns.counting import count_results, load_definition
 from core.campaigns.errors import (
     AlreadyVoted,
     PushNotFound,
@@ -23,7 +24,7 @@ from core.campaigns.errors import (
 )
 from core.campaigns.model import Segment, check_answer, quiet_until
 from core.campaigns.repository import CampaignRepository
-from core.campaigns.results import count_results, format_results, load_definition
+from core.campaigns.results import format_results
 from core.delivery import DeliveryRepository
 from core.domain.errors import AlreadyDone, InvalidField
 from core.domain.model import CATEGORIES, REGIONS

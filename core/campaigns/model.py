@@ -21,6 +21,7 @@ __all__ = [
     "QuestionKind",
     "Segment",
     "SurveyDef",
+    "SurveyInfo",
     "check_answer",
     "definition_from_row",
     "quiet_until",
@@ -267,3 +268,14 @@ def quiet_until(
     until = datetime.combine(end_day, end, tzinfo=tz)
     return until.astimezone(now.tzinfo or tz)
 
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SurveyInfo:
+    id: int
+    status: str  # open | closing | closed
+    definition: SurveyDef
+    ballots: int
+
+    def is_open(self, now: datetime) -> bool:
+        d = self.definition
+        return self.status == "open" and d.opens_at <= now < d.closes_at

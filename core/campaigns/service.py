@@ -13,12 +13,14 @@ from sqlalchemy import func, or_, select
 from core.adapters.orm_campaigns import ConsentState, Push, Subscription, Survey
 from core.adapters.orm_delivery import Delivery
 from core.campaigns import commands as c
+from core.campaigns.counting import count_results, export_csv, load_definition
 from core.campaigns.errors import PushNotFound, PushStateError, SurveyNotFound
 from core.campaigns.handlers import QuietHours, render_push, voter_key
 from core.campaigns.loader import parse_survey
-from core.campaigns.model import Segment, SurveyDef
+from core.campaigns.model import Segment, SurveyInfo
 from core.campaigns.repository import audience_persons, pick_targets
-from core.campaigns.results import Results, chart_series, count_results, export_csv, load_definition
+from core.campaigns.results import Results, chart_series
+from core.kernel import Kernel
 from core.messages import Reply
 
 __all__ = ["CampaignService", "DryRun", "Progress", "SurveyInfo"]
@@ -27,18 +29,6 @@ log = logging.getLogger(__name__)
 
 FANOUT_BATCH = 500
 REPORT_STATUSES = ("sent", "failed", "unreachable", "opted_out", "cancelled")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SurveyInfo:
-    id: int
-    status: str  # open | closing | closed
-    definition: SurveyDef
-    ballots: int
-
-    def is_open(self, now: datetime) -> bool:
-        d = self.definition
-        return self.status == "open" and d.opens_at <= now < d.closes_at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,13 +75,11 @@ class Progress:
 
 
 class CampaignService:
-    """What bots and the CLI use (``core.extras["campaigns"]``); writes go through commands."""
+    """What bots and the CLI use (``core.campaigns``); writes go through commands."""
 
-    def __init__(self, core: Any) -> None:
+    def __init__(self, core: Kernel, *, quiet: QuietHours) -> None:
         self.core = core
-        settings = core.settings
-        self.quiet = QuietHours(start=settings.quiet_hours_start, end=settings.quiet_hours_end,
-                                tz=settings.tz)
+        self.quiet = quiet
         self._tick_lock = asyncio.Lock()
 
     # --- surveys -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ The modules, one concern each:
 - ``engine``: one process's limits, pacer and worker factory (database or Redis Streams).
 """
 
-from core.delivery.engine import DeliveryEngine, install
+from core.delivery.engine import DeliveryEngine
 from core.delivery.enqueue import (
     FINAL_STATUSES,
     PRIORITY,
@@ -50,7 +50,6 @@ __all__ = [
     "PushGate",
     "UnreachableHook",
     "WorkSource",
-    "install",
     "push_report",
     "pushable",
 ]

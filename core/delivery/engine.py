@@ -9,13 +9,14 @@ from typing import Any
 
 from core.adapters.db import Database
 from core.adapters.redis_streams import StreamSource, redis_client
+from core.delivery.gate import PushGate
 from core.delivery.outbox import Claimed
 from core.delivery.worker import DeliveryWorker, UnreachableHook, pushable
 from core.outbox import DatabaseSource, WorkSource
 from core.ports import Clock, Sender
 from core.ratelimit import MemoryRateLimiter, Pacer, RateLimiter, RedisRateLimiter
 
-__all__ = ["DeliveryEngine", "install"]
+__all__ = ["DeliveryEngine"]
 
 
 class DeliveryEngine:
@@ -25,7 +26,15 @@ class DeliveryEngine:
     Redis URL, from the Redis Streams shared by every worker process.
     """
 
-    def __init__(self, *, settings: Any, db: Database, clock: Clock, senders: Mapping[str, Sender]):
+    def __init__(
+        self,
+        *,
+        settings: Any,
+        db: Database,
+        clock: Clock,
+        senders: Mapping[str, Sender],
+        push_gate: PushGate | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock
@@ -43,8 +52,9 @@ class DeliveryEngine:
             limits_of=self._limits_of,
             headroom=settings.delivery_rate_headroom,
         )
-        # Every worker of this process is built with these (features may add to them,
-        # e.g. the campaigns' quiet-hours ``push_gate``).
+        # Every worker of this process is built with these (``push_gate``: the campaigns'
+        # quiet hours hold push-kind rows, given by ``bootstrap()``).
+        self.push_gate = push_gate
         self.options: dict[str, Any] = self.worker_options()
 
     def _limits_of(self, channel: str) -> Any:
@@ -80,6 +90,7 @@ class DeliveryEngine:
             "lease": timedelta(seconds=self.settings.delivery_lease_seconds),
             "concurrency": self.settings.delivery_concurrency,
             "source": self.source_for,
+            "push_gate": self.push_gate,
         }
 
     def worker(self, *, on_unreachable: UnreachableHook | None = None, name: str | None = None,
@@ -98,14 +109,3 @@ class DeliveryEngine:
     async def close(self) -> None:
         await self.limiter.close()
 
-
-def install(core: Any) -> None:
-    """Share one set of rate limits between ``core.outbound`` and the core's workers."""
-    engine = DeliveryEngine(
-        settings=core.settings, db=core.db, clock=core.clock, senders=core.senders
-    )
-    core.extras["delivery"] = engine
-    engine.options.update(core.extras.get("delivery_worker_options", {}))
-    core.extras["delivery_worker_options"] = engine.options
-    core.outbound.pacer = engine.pacer
-    core.on_stop(engine.close)

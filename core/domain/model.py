@@ -20,9 +20,11 @@ __all__ = [
     "AttachmentView",
     "FeedbackKind",
     "FeedbackView",
+    "KnownIdentity",
     "ProposalStatus",
     "ProposalSummary",
     "ProposalView",
+    "Relation",
     "StatusChangeView",
     "check_transition",
     "format_tracking",
@@ -248,3 +250,20 @@ class ProposalView:
             self.tracking, self.title, self.category, self.status, self.created_at,
             self.support_count,
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KnownIdentity:
+    person_id: int
+    address: str
+    reachable: bool
+    locale: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Relation:
+    """How one person stands to one proposal."""
+
+    supporting: bool
+    following: bool
+    is_author: bool

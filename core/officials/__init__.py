@@ -2,29 +2,23 @@
 
 ``install(core)`` registers the subscribers that keep the officials' board in step with every
 proposal (whoever changed it: Slack, the forum, the CLI, a citizen) and the digest jobs; the
-Slack mount attaches its board with ``core.extras["officials"].attach_board(board)``.
+Slack mount attaches its board with ``core.officials.attach_board(board)``.
 """
 
 from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core import events as e
+from core.kernel import Kernel
 from core.officials.model import Alert, Board, Digest, Outcome, PostRef
 from core.officials.repository import OfficialsRepository
 from core.officials.service import Officials
 from core.unit_of_work import UnitOfWork
 
-if TYPE_CHECKING:
-    from core.bootstrap import Core
-
-__all__ = ["Alert", "Board", "Digest", "Officials", "Outcome", "PostRef", "install", "officials_of"]
-
-
-def officials_of(core: Core) -> Officials:
-    return core.extras["officials"]  # type: ignore[no-any-return]
+__all__ = ["Alert", "Board", "Digest", "Officials", "Outcome", "PostRef", "install"]
 
 
 async def _on_submitted(officials: Officials, event: e.ProposalSubmitted, uow: UnitOfWork) -> None:
@@ -94,9 +88,9 @@ _CARD_EVENTS: tuple[type[e.Event], ...] = (
 )
 
 
-def install(core: Core) -> None:
+def install(core: Kernel) -> Officials:
+    """Card, thread and alert subscribers, digest jobs; returns the service (``core.officials``)."""
     officials = Officials(core)
-    core.extras["officials"] = officials
     bus = core.bus
     bus.in_transaction(e.ProposalSubmitted, partial(_on_submitted, officials))
     for kind in _CARD_EVENTS:
@@ -121,3 +115,4 @@ def install(core: Core) -> None:
         )
     core.on_start(officials.start)
     core.on_stop(officials.stop)
+    return officials

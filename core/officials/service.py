@@ -7,19 +7,17 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core import commands as c
 from core.adapters.repository import claim_once
 from core.domain.errors import DomainError, InvalidField, NotFound
 from core.domain.model import CATEGORIES, ProposalStatus
+from core.kernel import Kernel
 from core.officials.digest import PERIODS, window
 from core.officials.model import Board, Outcome
 from core.officials.repository import OfficialsRepository
 from core.officials.worker import BoardWorker
-
-if TYPE_CHECKING:
-    from core.bootstrap import Core
 
 __all__ = ["Officials"]
 
@@ -35,9 +33,9 @@ def _error_outcome(exc: DomainError) -> Outcome:
 
 
 class Officials:
-    """Everything officials can do, whatever the board; reached as ``core.extras["officials"]``."""
+    """Everything officials can do, whatever the board; reached as ``core.officials``."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Kernel) -> None:
         self.core = core
         self.worker: BoardWorker | None = None
         self._task: asyncio.Task[None] | None = None

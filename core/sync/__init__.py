@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from core import events as e
+from core.kernel import Kernel
+from core.sync import outbox
+from core.sync.deadletter import DeadLetterOutbox, dead_letter_outbox
+from core.sync.service import SyncService, build_backend
 
-__all__ = ["install"]
+__all__ = ["SyncService", "install"]
 
 
-def install(core: Any) -> None:
-    """Wire sync into ``core``: outbox writers, dead-letter command, relay and reconcile jobs."""
-    from core import events as e
-    from core.sync import outbox
-    from core.sync.deadletter import DeadLetterOutbox, dead_letter_outbox
-    from core.sync.service import SyncService, build_backend
-
+def install(core: Kernel) -> SyncService:
+    """Outbox writers, the dead-letter command, relay and reconcile jobs; the service is kept
+    as ``core.sync``."""
     settings = core.settings
     service = SyncService(core=core, backend=build_backend(settings))
-    core.extras["sync"] = service
-    core.extras.setdefault("health", {})["sync"] = service.health
+    core.add_health("sync", service.health)
     core.bus.register(DeadLetterOutbox, dead_letter_outbox)
     if not service.enabled:  # local: the bots' database is the forum
-        return
+        return service
     key = settings.forum_webhook_secret or settings.forum_token
     outbox.register(
         core.bus, author_ref=outbox.AuthorRefs(key.get_secret_value() if key else "gongnon")
@@ -40,3 +39,4 @@ def install(core: Any) -> None:
             "sync:reconcile", service.reconcile, seconds=settings.sync_reconcile_minutes * 60
         )
     core.on_stop(service.stop)
+    return service

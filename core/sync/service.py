@@ -10,6 +10,7 @@ from core.commands import ChangeStatus
 from core.config import Settings
 from core.domain.model import ProposalStatus
 from core.i18n import t
+from core.kernel import Kernel
 from core.outbox import Backoff
 from core.ports import ForumBackend
 from core.sync.deadletter import DeadLetterOutbox
@@ -48,9 +49,9 @@ def build_backend(settings: Settings) -> ForumBackend:
 
 
 class SyncService:
-    """``core.extras["sync"]``: what the webhook route, the CLI and /healthz use."""
+    """``core.sync``: what the webhook route, the CLI and /healthz use."""
 
-    def __init__(self, *, core: Any, backend: ForumBackend) -> None:
+    def __init__(self, *, core: Kernel, backend: ForumBackend) -> None:
         settings: Settings = core.settings
         self.core = core
         self.settings = settings

@@ -18,7 +18,7 @@ from core import commands as c
 from core.adapters.orm_officials import OfficialAudit, OfficialOutbox, OfficialPost
 from core.bootstrap import Core, bootstrap
 from core.config import Settings
-from core.officials import Officials, officials_of
+from core.officials import Officials
 from tests.conftest import make_settings
 from tests.fakes.slack_api import SECRET, TOKEN, FakeSlack, sign
 from tests.support import ManualClock
@@ -62,7 +62,7 @@ class Harness:
 
     @property
     def officials(self) -> Officials:
-        return officials_of(self.core)
+        return self.core.officials
 
     async def post(self, body: str, content_type: str, *, timestamp: int | None = None,
                    secret: str = SECRET, headers: dict[str, str] | None = None) -> ClientResponse:

@@ -23,7 +23,6 @@ from core import commands as c
 from core.adapters.orm import Proposal
 from core.bootstrap import Core
 from core.domain.model import ProposalStatus
-from core.officials import officials_of
 from core.officials.digest import build_digest, window
 from tests.channels.slack_harness import (
     DIGEST,
@@ -121,10 +120,10 @@ async def test_digest_is_sent_once_from_two_schedulers(
             mounts.append(mount)
         try:
             await activity(one, clock)
-            jobs = [officials_of(core).run_digest_job for core in (one, two)]
+            jobs = [core.officials.run_digest_job for core in (one, two)]
             for _ in range(3):  # both processes fire, several times
                 await asyncio.gather(*(job(p) for job in jobs for p in ("daily", "weekly")))
-            await asyncio.gather(*(officials_of(core).worker.run_until_idle()  # type: ignore[union-attr]
+            await asyncio.gather(*(core.officials.worker.run_until_idle()  # type: ignore[union-attr]
                                    for core in (one, two)))
         finally:
             for mount in mounts:

@@ -47,8 +47,8 @@ async def make_client(core: Core) -> AsyncIterator[Factory]:
         core.settings.web_sse_poll_seconds = 0.2
         for name, value in settings.items():
             setattr(core.settings, name, value)
-        core.extras["limits"] = Limits(MemoryRateLimiter(), settings=core.settings)
-        core.extras["webchat"] = WebChat.from_settings(core.settings, db=core.db, clock=core.clock)
+        core.limits = Limits(MemoryRateLimiter(), settings=core.settings)
+        core.webchat = WebChat.from_settings(core.settings, db=core.db, clock=core.clock)
         app = web.Application()
         mount = WebMount(core.settings)
         mount.routes(app)

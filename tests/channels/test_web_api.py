@@ -32,7 +32,6 @@ from core.i18n import t
 from core.messages import Choice, Image, Reply, ReplyKind
 from core.ports import Unreachable
 from core.unit_of_work import UnitOfWork
-from core.webchat import service
 from tests.support import eventually
 
 
@@ -439,7 +438,7 @@ class Stream:
 
 async def delivered(core: Core, token: str, *, up_to: int) -> None:
     """Wait until the server has recorded streaming up to ``up_to`` (it does so after writing)."""
-    chat = service(core)
+    chat = core.webchat
 
     async def recorded() -> bool:
         found = await chat.find_session(token)
@@ -517,14 +516,14 @@ async def test_stop_ends_open_streams(client: TestClient, core: Core) -> None:
     token, _ = await open_session(client)
     stream = Stream(await client.get("/webchat/events", params={"session": token}))
     await stream.next_block()
-    service(core).close_streams()
+    core.webchat.close_streams()
     with pytest.raises(EOFError):
         for _ in range(5):
             await stream.next_block(wait=3)
 
 
 async def test_sender_marks_unknown_sessions_unreachable(core: Core) -> None:
-    sender = WebSender(chat=service(core))
+    sender = WebSender(chat=core.webchat)
     with pytest.raises(Unreachable):
         await sender.send("0" * 64, notice("아무도 없음"))
 
@@ -546,14 +545,14 @@ async def test_delivery_worker_fills_the_inbox(client: TestClient, core: Core) -
         rows = {r.dedupe_key: r for r in (await s.execute(select(Delivery))).scalars()}
     assert rows["t:1"].status == "sent" and rows["t:1"].message_ref.startswith("web:")
     assert rows["t:2"].status == "unreachable"
-    items = await service(core).items_after(address, 0)
+    items = await core.webchat.items_after(address, 0)
     assert [replace(i.reply, meta={}).text for i in items] == ["알림"]
 
 
 async def test_purge_drops_old_inbox_items(client: TestClient, core: Core, clock: Any) -> None:
     token, _ = await open_session(client)
     address = hashlib.sha256(token.encode()).hexdigest()
-    chat = service(core)
+    chat = core.webchat
     await chat.put(address, notice("오래된 알림"))
     clock.advance(days=core.settings.web_inbox_retention_days + 1)
     await chat.put(address, notice("새 알림"))

@@ -90,7 +90,7 @@ async def test_create_push_progress_and_results(h: Harness, clock: ManualClock) 
     created = await h.slack.wait_for("chat.postMessage", 2)
     assert "bus-stops-2027" in created[0]["text"] and created[0]["channel"] == CAMPAIGNER
     assert "0/3" in created[1]["text"]
-    service = core.extras["campaigns"]
+    service = core.campaigns
     await service.tick()
     await drain(core)
     assert len(sender.sent) == 3

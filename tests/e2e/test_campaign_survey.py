@@ -61,7 +61,7 @@ async def test_campaign_survey_end_to_end(tmp_path: Path, database_url: str) -> 
     settings = make_settings(tmp_path, database_url=database_url,
                              quiet_hours_start=time(21, 0), quiet_hours_end=time(8, 0))
     core = await bootstrap(settings, clock=clock)
-    service = core.extras["campaigns"]
+    service = core.campaigns
     async with TestClient(TestServer(create_app(settings, core=core))) as client:
         riders = [await Citizen(client).open() for _ in range(2)]
         for rider in riders:

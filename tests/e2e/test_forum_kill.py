@@ -106,7 +106,7 @@ async def test_kill_9_of_the_relay_mid_sync_loses_and_duplicates_nothing(
         proc = relay_process(pg_url, forum, tmp_path)  # a new relay takes over after the lease
 
         async def drained() -> bool:
-            return (await core.extras["sync"].status())["outbox_depth"] == 0
+            return (await core.sync.status())["outbox_depth"] == 0
 
         await eventually(drained, within=30, every=0.05)
         proc.send_signal(signal.SIGTERM)
@@ -125,7 +125,7 @@ async def test_kill_9_of_the_relay_mid_sync_loses_and_duplicates_nothing(
         # A status change made on the forum reaches the author's chat (reconciliation).
         record = next(r for r in forum.proposals.values() if r.external_ref == trackings[1])
         forum.change_status(record.id, "accepted", "예산에 반영합니다")
-        await core.extras["sync"].reconcile()
+        await core.sync.reconcile()
         view = await core.views.proposal(trackings[1])
         assert view is not None and view.status is ProposalStatus.ACCEPTED
         async with core.db.read() as s:

@@ -107,10 +107,10 @@ async def submit(core: Core, pid: int, title: str = "버스 정류장 그늘막 
 
 async def catch_up(core: Core, clock: ManualClock, rounds: int = 12) -> None:
     """Let the relay drain, moving the manual clock past every backoff."""
-    relay = core.extras["sync"].relay
+    relay = core.sync.relay
     for _ in range(rounds):
         await relay.drain()
-        status = await core.extras["sync"].status()
+        status = await core.sync.status()
         if status["outbox_depth"] == 0:
             return
         clock.advance(seconds=60)
@@ -135,7 +135,7 @@ async def test_outage_then_recovery_delivers_everything_once_in_order(
     await sync_core.execute(c.AddFeedback(person_id=carol, tracking=first, body="좋은 생각입니다"))
     await sync_core.execute(c.SupportProposal(person_id=alice, tracking=second))
     await sync_core.execute(c.AddFeedback(person_id=alice, tracking=second, body="찬성합니다"))
-    sync = sync_core.extras["sync"]
+    sync = sync_core.sync
     assert await sync.relay.drain() == 2  # only each proposal's head is tried, and fails
     status = await sync.status()
     assert status["outbox_depth"] == 7 and status["dead"] == 0 and forum.writes == []
@@ -169,7 +169,7 @@ async def test_support_waits_behind_its_proposal_creation(
     tracking = await submit(sync_core, alice)
     await sync_core.execute(c.SupportProposal(person_id=bob, tracking=tracking))
     forum.fail_next("500")
-    relay = sync_core.extras["sync"].relay
+    relay = sync_core.sync.relay
     assert await relay.run_once() == 1  # the create fails; the support is not even claimed
     assert forum.writes == []
     async with sync_core.db.read() as s:
@@ -192,7 +192,7 @@ async def test_two_relays_never_send_the_same_row(
         for pid in people:
             await submit(core_a, pid)
         forum.delay = 0.05
-        relays = [core_a.extras["sync"].relay, core_b.extras["sync"].relay]
+        relays = [core_a.sync.relay, core_b.sync.relay]
         for _ in range(4):
             await asyncio.gather(*(relay.run_once() for relay in relays))
         creates = [key for method, _, key in forum.requests if method == "POST"]
@@ -218,7 +218,7 @@ async def test_dead_letter_alerts_and_retry_revives(
         tracking = await submit(core, alice)
         await core.execute(c.SupportProposal(person_id=bob, tracking=tracking))
         await forum.go_down()
-        sync = core.extras["sync"]
+        sync = core.sync
         await catch_up(core, clock, rounds=3)
         await core.bus.drain()
         status = await sync.status()
@@ -242,8 +242,8 @@ async def test_forum_refusal_is_dead_at_once(
 ) -> None:
     forum.token = "rotated"  # our token is refused: 401 will not get better by retrying
     await submit(sync_core, await person(sync_core, "alice"))
-    await sync_core.extras["sync"].relay.drain()
-    status = await sync_core.extras["sync"].status()
+    await sync_core.sync.relay.drain()
+    status = await sync_core.sync.status()
     assert status["dead"] == 1 and "401" in status["dead_letters"][0]["error"]
 
 
@@ -252,7 +252,7 @@ async def test_old_pending_row_degrades_health(
 ) -> None:
     await forum.go_down()
     await submit(sync_core, await person(sync_core, "alice"))
-    sync = sync_core.extras["sync"]
+    sync = sync_core.sync
     assert (await sync.health())["status"] == "ok"
     clock.advance(seconds=sync_core.settings.sync_degraded_after_seconds + 1)
     health = await sync.health()
@@ -326,7 +326,7 @@ async def test_lost_webhook_is_caught_up_by_reconciliation(
     await catch_up(sync_core, clock)
     forum_id = next(iter(forum.proposals))
     forum.change_status(forum_id, "forwarded", "교통부로 이송했습니다", expected_date="2026-12-31")
-    sync = sync_core.extras["sync"]
+    sync = sync_core.sync
     read = await sync.reconcile()
     assert read == 2  # our own comment's echo (skipped) and the status change
     view = await sync_core.views.proposal(tracking)

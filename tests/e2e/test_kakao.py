@@ -20,7 +20,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bots.kakao.routes import KAKAO
-from bots.server import CORE, ENGINE, create_app
+from bots.server import CORE, create_app
+from conversations import FlowPack
 from conversations.incoming import Text
 from core.commands import ChangeStatus
 from core.domain.model import ProposalStatus
@@ -36,7 +37,7 @@ SECRET = "kakao-skill-secret-0123456789"
 @asynccontextmanager
 async def kakao_server(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, kakao: FakeOpenBuilder,
-    *, events: bool = False, block: bool = True, **env: str,
+    *, events: bool = False, block: bool = True, packs: tuple[FlowPack, ...] = (), **env: str,
 ) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     """The server with Kakao on; ``block``: quick replies as ``action: "block"`` (choice ids
     in ``extra``), else ``action: "message"`` (labels come back as utterances)."""
@@ -56,7 +57,7 @@ async def kakao_server(
         monkeypatch.setenv(f"GONGNON_KAKAO_{name.upper()}", value)
     settings = make_settings(tmp_path, database_url=database_url, run_workers=True,
                              public_url="https://gongnon.example.kr")
-    async with TestClient(TestServer(create_app(settings))) as client:
+    async with TestClient(TestServer(create_app(settings, packs=packs))) as client:
         yield client
 
 
@@ -153,18 +154,16 @@ async def test_a_kakao_citizen_does_what_a_web_citizen_can(
 async def test_a_slow_turn_answers_through_the_callback(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    async def slow(ctx: Any, payload: Any) -> list[Reply] | None:
+        if isinstance(payload, Text) and payload.text == "느린 질문":
+            await asyncio.sleep(0.8)
+            return [Reply(text="기다려 주셔서 고맙습니다.")]
+        return None
+
     async with FakeOpenBuilder() as kakao, kakao_server(
-        tmp_path, database_url, monkeypatch, kakao, reply_budget_seconds="0.3"
+        tmp_path, database_url, monkeypatch, kakao, reply_budget_seconds="0.3",
+        packs=(FlowPack(interceptors=(slow,)),),
     ) as client:
-        engine = client.app[ENGINE]
-
-        async def slow(ctx: Any, payload: Any) -> list[Reply] | None:
-            if isinstance(payload, Text) and payload.text == "느린 질문":
-                await asyncio.sleep(0.8)
-                return [Reply(text="기다려 주셔서 고맙습니다.")]
-            return None
-
-        engine.add_interceptor(slow)
         citizen = user(client, kakao, callbacks=True)
         first = await citizen.say("느린 질문")
         assert first["useCallback"] is True and first["data"]["text"]
@@ -267,7 +266,7 @@ async def test_a_survey_pushed_through_the_event_api_is_answered_on_kakao(
         tmp_path, sqlite_url, monkeypatch, kakao, events=True
     ) as client:
         core = client.app[CORE]
-        service = core.extras["campaigns"]
+        service = core.campaigns
         riders = [user(client, kakao) for _ in range(2)]
         for rider in riders:
             await rider.say("수신동의")

@@ -23,7 +23,6 @@ from core.delivery import DeliveryWorker
 from core.domain.model import ProposalStatus
 from core.messages import Reply
 from core.ports import ChannelCapabilities, ChannelLimits
-from core.webchat import service as webchat
 from tests.channels.slack_harness import (
     OFFICIAL,
     TRIAGE,
@@ -110,7 +109,7 @@ async def test_status_change_end_to_end_through_the_server(
     await client.start_server()
     try:
         core = client.app[CORE]
-        chat = webchat(core)
+        chat = core.webchat
         _token, session = await chat.open_session(locale="ko")
         author = await core.execute(c.EnsureIdentity(channel="web", external_id=session.id,
                                                      address=session.address, locale="ko"))

@@ -16,6 +16,7 @@ from core.bootstrap import Core
 from core.campaigns import commands as c
 from core.campaigns.errors import AlreadyVoted, SurveyClosed
 from core.campaigns.loader import SurveyErrors
+from core.campaigns.service import CampaignService
 from core.domain.errors import AlreadyDone, InvalidField
 from tests.support import ManualClock
 
@@ -31,8 +32,8 @@ async def person(core: Core, name: str, channel: str = "web") -> int:
     ))
 
 
-def service(core: Core):  # type: ignore[no-untyped-def]
-    return core.extras["campaigns"]
+def service(core: Core) -> CampaignService:
+    return core.campaigns
 
 
 async def count(core: Core, model, *where) -> int:  # type: ignore[no-untyped-def]

@@ -41,7 +41,7 @@ def web(core: Core) -> RecordingSender:
 async def push(core: Core, segment: Segment, *, survey: bool = True, **extra) -> int:  # type: ignore[no-untyped-def]
     survey_id = None
     if survey:
-        survey_id = await core.extras["campaigns"].create_survey_from_yaml(SURVEY_YAML,
+        survey_id = await core.campaigns.create_survey_from_yaml(SURVEY_YAML,
                                                                            actor="test")
     return int(await core.execute(c.CreatePush(name="정류장 설문", message=MESSAGE,
                                                segment=segment, actor="test",
@@ -68,18 +68,18 @@ async def test_segment_consent_and_quiet_hours(qcore: Core, clock: ManualClock) 
     assert gone
     push_id = await push(qcore, Segment(topics=("transport",), channels=("web",)))
     clock.current = clock.current.replace(hour=13)  # 22:00 in Seoul: quiet
-    dry = await qcore.extras["campaigns"].dry_run(push_id)
+    dry = await qcore.campaigns.dry_run(push_id)
     assert dry.audience == 2 and dry.by_locale == {"ko": 1, "en": 1}
     assert dry.quiet_until is not None and dry.quiet_until.hour == 23  # 08:00 KST in UTC
     assert dry.previews["ko"].choices[0].id.startswith("sv:")
     assert "수신거부" in dry.previews["ko"].text and "STOP" in dry.previews["en"].text
     assert await qcore.execute(c.StartPush(push_id=push_id, actor="test")) == "running"
-    await qcore.extras["campaigns"].tick()
+    await qcore.campaigns.tick()
     assert sorted(await statuses(qcore, push_id)) == ["web-a", "web-b"]
     await drain(qcore)
     assert sender.sent == []  # quiet hours: nothing pushed
     clock.advance(hours=9, minutes=30)  # 07:30 KST: still quiet
-    await qcore.extras["campaigns"].tick()
+    await qcore.campaigns.tick()
     await drain(qcore)
     assert sender.sent == []
     clock.advance(minutes=31)  # 08:01 KST
@@ -87,8 +87,8 @@ async def test_segment_consent_and_quiet_hours(qcore: Core, clock: ManualClock) 
     assert sorted(a for a, _ in sender.sent) == ["web-a", "web-b"]
     english = sender.to("web-b")[0]
     assert english.text.startswith("Please take") and english.choices[0].label == "Take the survey"
-    await qcore.extras["campaigns"].tick()
-    progress = await qcore.extras["campaigns"].progress(push_id)
+    await qcore.campaigns.tick()
+    progress = await qcore.campaigns.progress(push_id)
     assert progress.status == "done" and progress.counts["sent"] == 2 and progress.share == 1.0
 
 
@@ -100,9 +100,9 @@ async def test_quiet_hours_hold_rows_queued_before_they_began(
     push_id = await push(qcore, Segment(), survey=False)
     clock.current = clock.current.replace(hour=11, minute=59)  # 20:59 KST
     await qcore.execute(c.StartPush(push_id=push_id, actor="test"))
-    await qcore.extras["campaigns"].tick()
+    await qcore.campaigns.tick()
     clock.advance(minutes=2)  # 21:01 KST: quiet hours began with the row still queued
-    await qcore.extras["campaigns"].tick()
+    await qcore.campaigns.tick()
     await drain(qcore)
     assert sender.sent == []
     async with qcore.db.read() as s:
@@ -116,13 +116,13 @@ async def test_opting_out_cancels_queued_messages_at_once(core: Core) -> None:
     leaves = await citizen(core, "leaves")
     push_id = await push(core, Segment())
     await core.execute(c.StartPush(push_id=push_id, actor="test"))
-    await core.extras["campaigns"].tick()
+    await core.campaigns.tick()
     assert await core.execute(c.SetConsent(person_id=leaves, opted_in=False, channel="web",
                                            source="STOP"))
     await drain(core)
     assert [a for a, _ in sender.sent] == ["web-stays"]
-    await core.extras["campaigns"].tick()
-    progress = await core.extras["campaigns"].progress(push_id)
+    await core.campaigns.tick()
+    progress = await core.campaigns.progress(push_id)
     assert progress.status == "done"
     assert progress.counts == {"sent": 1, "opted_out": 1}
     async with core.db.read() as s:
@@ -139,7 +139,7 @@ async def test_pause_resume_and_cancel(core: Core) -> None:
     for name in "abcde":
         await citizen(core, name, regions=("busan",))
     await citizen(core, "seoul", regions=("seoul",))
-    service = core.extras["campaigns"]
+    service = core.campaigns
     push_id = await push(core, Segment(regions=("busan",)))
     await core.execute(c.StartPush(push_id=push_id, actor="test"))
     await service.tick()
@@ -172,11 +172,11 @@ async def test_scheduled_push_starts_on_time(core: Core, clock: ManualClock) -> 
     push_id = await push(core, Segment(), survey=False,
                          scheduled_at=clock.now() + timedelta(hours=2))
     assert await core.execute(c.StartPush(push_id=push_id, actor="test")) == "scheduled"
-    await core.extras["campaigns"].tick()
+    await core.campaigns.tick()
     await drain(core)
     assert sender.sent == []
     clock.advance(hours=2, seconds=1)
-    await core.extras["campaigns"].tick()
+    await core.campaigns.tick()
     await drain(core)
     assert [a for a, _ in sender.sent] == ["web-a"]
 
@@ -189,7 +189,7 @@ async def test_test_send_goes_only_to_the_campaigner(core: Core) -> None:
     await drain(core)
     assert [a for a, _ in sender.sent] == ["me"]
     assert sender.sent[0][1].text.startswith("[테스트 발송]")
-    assert (await core.extras["campaigns"].progress(push_id)).status == "draft"
+    assert (await core.campaigns.progress(push_id)).status == "draft"
 
 
 async def test_bad_push_requests_are_refused(core: Core, clock: ManualClock) -> None:

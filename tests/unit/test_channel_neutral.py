@@ -84,10 +84,10 @@ async def test_campaigns_skip_channels_that_cannot_push(ncore: Core) -> None:
     push_id = int(await ncore.execute(c.CreatePush(
         name="안내", message={"ko": "안내입니다.", "en": "A notice."}, segment=Segment(),
         actor="test")))
-    dry = await ncore.extras["campaigns"].dry_run(push_id)
+    dry = await ncore.campaigns.dry_run(push_id)
     assert dry.by_channel == {"loud": 1}
     await ncore.execute(c.StartPush(push_id=push_id, actor="test"))
-    await ncore.extras["campaigns"].tick()
+    await ncore.campaigns.tick()
     await drain(ncore)
     assert [a for a, _ in loud.sent] == ["loud-only-loud"]
     assert mute.sent == []
@@ -101,7 +101,7 @@ async def test_dry_run_estimates_the_cost_of_paid_pushes(ncore: Core) -> None:
     push_id = int(await ncore.execute(c.CreatePush(
         name="안내", message={"ko": "안내입니다.", "en": "A notice."}, segment=Segment(),
         actor="test")))
-    dry = await ncore.extras["campaigns"].dry_run(push_id)
+    dry = await ncore.campaigns.dry_run(push_id)
     assert dry.by_channel == {"paid": 3}
     assert dry.cost == {"paid": 45.0} and dry.total_cost == 45.0 and dry.currency == "KRW"
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from conversations.engine import Engine
-from conversations.flow import Ctx, Flow, Step
+from bots.server import conversation_engine, flow_packs
+from conversations import Engine, build_engine
+from conversations.flow import Ctx, Flow, FlowPack, Interceptor, Step
 from conversations.incoming import Incoming, Text
 from core import commands as c
 from core.bootstrap import Core
@@ -42,11 +43,16 @@ async def _submit(core: Core, title: str = TITLE) -> str:
     )
 
 
+
+def with_interceptor(core: Core, fn: Interceptor) -> Engine:
+    """The served engine with one more interceptor, after the features' own."""
+    return build_engine(core, packs=[*flow_packs(core), FlowPack(interceptors=(fn,))])
+
 async def test_first_contact_greets_and_identity_is_resolved_once(
     core: Core, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen = _count_commands(core, monkeypatch)
-    chat = Chat(Engine.from_core(core), user_id="42")
+    chat = Chat(conversation_engine(core), user_id="42")
     await chat.send("안녕하세요")
     assert "안녕하세요. 공론입니다." in chat.text and "무엇을 도와드릴까요?" in chat.text
     assert chat.choice_ids[:4] == ["menu:submit", "menu:mine", "menu:following", "menu:lookup"]
@@ -55,13 +61,13 @@ async def test_first_contact_greets_and_identity_is_resolved_once(
     assert seen["EnsureIdentity"] == 1
     state = await core.state.get(StateKey("web", "42"))
     assert state is not None and state["person_id"] > 0 and state["locale"] == "ko"
-    other = Chat(Engine.from_core(core), user_id="43")
+    other = Chat(conversation_engine(core), user_id="43")
     await other.command("start")
     assert seen["EnsureIdentity"] == 2
 
 
 async def test_platform_language_hint_and_stored_choice(core: Core) -> None:
-    engine = Engine.from_core(core)
+    engine = conversation_engine(core)
     chat = Chat(engine, channel="telegram", user_id="7", locale="en-US")
     await chat.command("start")
     assert "Hello, this is Gongnon." in chat.text
@@ -75,7 +81,7 @@ async def test_platform_language_hint_and_stored_choice(core: Core) -> None:
 
 async def test_start_deep_link_opens_the_proposal(core: Core) -> None:
     tracking = await _submit(core)
-    chat = Chat(Engine.from_core(core), channel="telegram", user_id="9")
+    chat = Chat(conversation_engine(core), channel="telegram", user_id="9")
     await chat.command("start", f"p_{tracking}")
     assert tracking in chat.text and TITLE in chat.text and "상태: 접수" in chat.text
     assert f"p:{tracking}:support" in chat.choice_ids
@@ -90,9 +96,7 @@ async def test_start_with_a_source_tag_keeps_it(core: Core) -> None:
         seen.append(ctx.source)
         return None
 
-    engine = Engine.from_core(core)
-    engine.add_interceptor(spy)
-    chat = Chat(engine)
+    chat = Chat(with_interceptor(core, spy))
     await chat.command("start", "campaign_2026-spring")
     assert "무엇을 도와드릴까요?" in chat.text
     await chat.send("1")
@@ -103,7 +107,7 @@ async def test_start_with_a_source_tag_keeps_it(core: Core) -> None:
 
 
 async def test_two_fast_messages_are_serialised(core: Core) -> None:
-    engine = Engine.from_core(core)
+    engine = conversation_engine(core)
     chat = Chat(engine)
     await chat.command("new")
     first, second = await asyncio.gather(
@@ -118,7 +122,6 @@ async def test_two_fast_messages_are_serialised(core: Core) -> None:
 
 
 async def test_many_concurrent_turns_keep_every_update(core: Core) -> None:
-    engine = Engine.from_core(core)
     counts: Counter[str] = Counter()
 
     async def count(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
@@ -130,7 +133,7 @@ async def test_many_concurrent_turns_keep_every_update(core: Core) -> None:
             return [Reply(text=str(n + 1))]
         return None
 
-    engine.add_interceptor(count)
+    engine = with_interceptor(core, count)
     chat = Chat(engine)
     await chat.command("start")
     await asyncio.gather(*(engine.handle(chat.inbound(Text("+1"))) for _ in range(25)))
@@ -139,15 +142,12 @@ async def test_many_concurrent_turns_keep_every_update(core: Core) -> None:
 
 
 async def test_interceptor_runs_before_any_flow(core: Core) -> None:
-    engine = Engine.from_core(core)
-
     async def stop(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
         if isinstance(incoming, Text) and incoming.text.strip() == "#ping":
             return [Reply(text=ctx.t("conv.cancelled") + f" #{ctx.person_id}")]
         return None
 
-    engine.add_interceptor(stop)
-    chat = Chat(engine)
+    chat = Chat(with_interceptor(core, stop))
     await chat.command("new")
     await chat.send("#ping")
     assert chat.text.startswith("취소했습니다")
@@ -155,9 +155,7 @@ async def test_interceptor_runs_before_any_flow(core: Core) -> None:
     assert "어떻게 바뀌면 좋을지" in chat.text
 
 
-async def test_registered_flow_and_route_work_from_any_state(core: Core) -> None:
-    engine = Engine.from_core(core)
-
+async def test_a_pack_s_flow_and_route_work_from_any_state(core: Core) -> None:
     async def ask(ctx: Ctx) -> Reply:
         return Reply(
             text=f"Q{ctx.data['q']}",
@@ -176,14 +174,14 @@ async def test_registered_flow_and_route_work_from_any_state(core: Core) -> None
             ctx.goto("ask", remember=False)
 
     async def route(ctx: Ctx, choice_id: str) -> None:
-        ctx.start("survey", q=1)
+        ctx.start("quiz", q=1)
 
-    engine.register(
-        Flow(name="survey", start="ask", on_route=route,
-             steps={"ask": Step(render=ask, on_pick=answer)})
+    pack = FlowPack(
+        flows=(Flow(name="quiz", start="ask", on_route=route,
+                    steps={"ask": Step(render=ask, on_pick=answer)}),),
+        routes=(("sv:", "quiz"),),
     )
-    engine.add_route("sv:", "survey")
-    chat = Chat(engine)
+    chat = Chat(build_engine(core, packs=[pack]))
     await chat.command("new")
     await chat.send(TITLE)
     await chat.pick("sv:1:start")  # a pushed survey's button, in the middle of an intake
@@ -194,24 +192,32 @@ async def test_registered_flow_and_route_work_from_any_state(core: Core) -> None
     assert "고맙습니다 ba" in chat.text and "무엇을 도와드릴까요?" in chat.text
 
 
-async def test_plugins_named_in_core_extras_are_applied(core: Core) -> None:
-    applied: list[Engine] = []
-    core.extras["conversation_plugins"] = [applied.append]
-    engine = Engine.from_core(core)
-    assert applied == [engine]
+async def test_packs_add_flows_routes_and_menu_entries(core: Core) -> None:
+    built_in = build_engine(core)
+    assert "survey" not in built_in.flows and "subscriptions" not in built_in.flows
+    served = conversation_engine(core)  # the composition root's packs: campaigns' flows
+    assert {"survey", "subscriptions"} <= set(served.flows)
+    chat = Chat(served)
+    await chat.command("start")
+    assert "consent:main" in chat.choice_ids
+    chat = Chat(built_in, user_id="u2")
+    await chat.command("start")
+    assert "consent:main" not in chat.choice_ids
+
+
+async def test_a_route_to_an_unknown_flow_is_refused(core: Core) -> None:
+    with pytest.raises(ValueError, match="unknown flow"):
+        build_engine(core, packs=[FlowPack(routes=(("zz:", "nowhere"),))])
 
 
 async def test_unexpected_failures_answer_politely_and_keep_state(core: Core) -> None:
-    engine = Engine.from_core(core)
-
     async def broken(ctx: Ctx, incoming: Incoming) -> list[Reply] | None:
         if isinstance(incoming, Text) and incoming.text == "boom":
             ctx.state["step"] = "nowhere"
             raise RuntimeError("a bug")
         return None
 
-    engine.add_interceptor(broken)
-    chat = Chat(engine)
+    chat = Chat(with_interceptor(core, broken))
     await chat.command("new")
     await chat.send(TITLE)
     await chat.send("boom")
@@ -222,7 +228,7 @@ async def test_unexpected_failures_answer_politely_and_keep_state(core: Core) ->
 
 
 async def test_unknown_command_and_gibberish_at_the_menu(core: Core) -> None:
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.command("start")
     await chat.command("frobnicate")
     assert "모르는 명령입니다" in chat.text and "menu:submit" in chat.choice_ids
@@ -240,7 +246,7 @@ async def test_unknown_command_and_gibberish_at_the_menu(core: Core) -> None:
 
 async def test_every_reply_respects_label_and_id_limits(core: Core) -> None:
     await _submit(core, title="가" * 100)
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     script: list[tuple[str, str]] = [
         ("command", "start"), ("pick", "menu:lookup"), ("send", "가가"), ("pick", "menu:language"),
         ("pick", "lang:en"), ("pick", "menu:submit"), ("send", TITLE), ("send", BODY),
@@ -263,7 +269,7 @@ async def test_a_broken_state_store_gets_a_polite_answer(core: Core) -> None:
         def lock(self, key: StateKey) -> Any:
             raise ConnectionError("redis is down")
 
-    engine = Engine.from_core(core)
+    engine = conversation_engine(core)
     engine.core = type("C", (), {"state": Broken(), "settings": core.settings})()
     replies = await engine.handle(Chat(engine, locale="en").inbound(Text("hi")))
     assert [r.text for r in replies] == [
@@ -281,7 +287,7 @@ async def test_two_engines_share_conversations_through_redis(core: Core, redis_u
     stores = [RedisStateStore.from_url(redis_url, prefix=prefix) for _ in range(2)]
     engines = []
     for store in stores:
-        engine = Engine.from_core(core)
+        engine = conversation_engine(core)
         engine.core = _CoreWithState(core, store)
         engines.append(engine)
     try:

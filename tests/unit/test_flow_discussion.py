@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from conversations.engine import Engine
+from bots.server import conversation_engine
 from core import commands as c
 from core.bootstrap import Core
 from core.deliberation import commands as dc
@@ -32,7 +32,7 @@ async def _seeded(core: Core) -> tuple[str, list[int]]:
 
 async def test_citizen_reads_replies_supports_and_withdraws(core: Core) -> None:
     tracking, ids = await _seeded(core)
-    engine = Engine.from_core(core)
+    engine = conversation_engine(core)
     chat = Chat(engine, user_id="reader")
     await chat.send(tracking)
     assert "의견 3건 (찬성 1 · 반대 1 · 기타 1)" in chat.text
@@ -74,7 +74,7 @@ async def test_citizen_reads_replies_supports_and_withdraws(core: Core) -> None:
 
 async def test_cannot_support_own_opinion_and_english_labels(core: Core) -> None:
     tracking, ids = await _seeded(core)
-    engine = Engine.from_core(core)
+    engine = conversation_engine(core)
     writer = Chat(engine, user_id="o0")  # a different identity: not the writer
     await writer.pick(f"d:o:{ids[0]}:open")
     assert "정류장마다" in writer.text
@@ -90,7 +90,7 @@ async def test_paging_sort_and_stale_ids(core: Core) -> None:
     for i in range(7):
         await core.execute(c.AddFeedback(tracking=tracking, body=f"의견 번호 {i}",
                                          person_id=await person(core, f"w{i}"), stance="for"))
-    chat = Chat(Engine.from_core(core), user_id="reader")
+    chat = Chat(conversation_engine(core), user_id="reader")
     await chat.pick(f"d:{tracking}:list")
     assert "1/2쪽" in chat.text
     await chat.pick(chat.choice_by_label("다음 쪽").id)
@@ -108,7 +108,7 @@ async def test_statement_voting_in_chat(core: Core) -> None:
     tracking = await submit(core, author)
     await core.execute(dc.OpenStatements(tracking=tracking, actor="slack:U1",
                                          statements=("그늘막이 필요하다", "예산이 아깝다")))
-    chat = Chat(Engine.from_core(core), user_id="voter")
+    chat = Chat(conversation_engine(core), user_id="voter")
     await chat.send(tracking)
     await chat.pick(chat.choice_by_label("쟁점 투표 하기").id)
     assert "그늘막이 필요하다" in chat.text

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
+from bots.server import conversation_engine
 from bots.telegram.sender import capabilities as telegram_capabilities
 from bots.web.sender import WebSender
-from conversations.engine import Engine
 from core import commands as c
 from core.bootstrap import Core
 from core.domain.model import AttachmentView, ProposalStatus
@@ -39,7 +39,7 @@ class _Sender:
 def _chat(core: Core, channel: str = "web", user_id: str = "u1") -> Chat:
     caps = WebSender.capabilities if channel == "web" else telegram_capabilities()
     core.register_sender(_Sender(channel, caps))  # type: ignore[arg-type]
-    return Chat(Engine.from_core(core), channel=channel, user_id=user_id)
+    return Chat(conversation_engine(core), channel=channel, user_id=user_id)
 
 
 async def _to_review(chat: Chat) -> None:
@@ -343,7 +343,7 @@ async def test_choices_answer_to_numbers_and_labels(core: Core) -> None:
 
 
 async def test_categories_page_where_buttons_are_few(core: Core) -> None:
-    chat = Chat(Engine.from_core(core))  # no sender registered: 10 buttons at most
+    chat = Chat(conversation_engine(core))  # no sender registered: 10 buttons at most
     await chat.command("new")
     await chat.send(TITLE)
     await chat.send(BODY)
@@ -391,7 +391,7 @@ def _key(chat: Chat):  # type: ignore[no-untyped-def]
 
 async def test_unsupported_payloads_get_a_hint(core: Core) -> None:
     for n, payload in enumerate(["sticker", "voice", "document"]):
-        chat = Chat(Engine.from_core(core), user_id=f"u{n}")
+        chat = Chat(conversation_engine(core), user_id=f"u{n}")
         await chat.unsupported(payload)  # first contact: the greeting
         assert "안녕하세요" in chat.text
         await chat.unsupported(payload)

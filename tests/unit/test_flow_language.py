@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conversations.engine import Engine
+from bots.server import conversation_engine
 from core import commands as c
 from core.bootstrap import Core
 from core.domain.model import ProposalStatus
@@ -44,7 +44,7 @@ async def test_language_switch_makes_every_text_english(core: Core) -> None:
         c.ChangeStatus(tracking=other, status=ProposalStatus.UNDER_REVIEW, reason="Reviewing",
                        actor="slack:U1", source="slack")
     )
-    chat = Chat(Engine.from_core(core), channel="tg", user_id="5")
+    chat = Chat(conversation_engine(core), channel="tg", user_id="5")
     await chat.command("start")
     assert "무엇을 도와드릴까요?" in chat.text
     await chat.press("Language")

@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from conversations.engine import Engine
+from bots.server import conversation_engine
 from core import commands as c
 from core.adapters.orm import Feedback
 from core.bootstrap import Core
@@ -49,7 +49,7 @@ async def test_screen_shows_status_history_supports_and_answers(core: Core) -> N
     await core.execute(
         c.AnswerProposal(tracking=tracking, body="내년 예산에 반영하겠습니다.", actor="slack:U1")
     )
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.send(tracking.lower())  # a typed tracking number opens it, any spelling
     text = chat.text
     assert "「정류장 그늘막 설치」 P-2026-000001" in text
@@ -72,7 +72,7 @@ async def test_screen_shows_status_history_supports_and_answers(core: Core) -> N
 
 async def test_support_twice_is_polite_and_follow_toggles(core: Core) -> None:
     tracking = await _submit(core, await _author(core), "정류장 그늘막 설치")
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.command("start", f"p_{tracking}")
     await chat.press("공감하기")
     assert "공감해 주셔서 고맙습니다. 지금 1명이 공감했습니다." in chat.text
@@ -93,7 +93,7 @@ async def test_support_twice_is_polite_and_follow_toggles(core: Core) -> None:
 
 async def test_notification_buttons_work_from_an_unrelated_state(core: Core) -> None:
     tracking = await _submit(core, await _author(core), "정류장 그늘막 설치")
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.command("start", f"p_{tracking}")
     await chat.press("알림 받기")
     await chat.press("처음으로")
@@ -116,7 +116,7 @@ async def test_notification_buttons_work_from_an_unrelated_state(core: Core) -> 
 
 async def test_feedback_is_saved_and_checked(core: Core) -> None:
     tracking = await _submit(core, await _author(core), "정류장 그늘막 설치")
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.send(tracking)
     await chat.press("의견 남기기")
     assert f"제안 {tracking}에 남기실 의견을 적어 주세요. (1000자 이하)" in chat.text
@@ -135,7 +135,7 @@ async def test_feedback_is_saved_and_checked(core: Core) -> None:
 
 
 async def test_my_proposals_page_and_open(core: Core) -> None:
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.command("mine")
     assert "아직 보내신 제안이 없습니다" in chat.text and "menu:submit" in chat.choice_ids
     person = await _person_of(core, chat)
@@ -158,7 +158,7 @@ async def test_followed_proposals_list(core: Core) -> None:
     other = await _author(core, "other")
     first = await _submit(core, other, "공원 화장실 개선")
     await _submit(core, other, "자전거 도로 확충")
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.command("following")
     assert "알림을 받는 제안이 아직 없습니다" in chat.text
     await chat.pick(f"p:{first}:follow")
@@ -172,7 +172,7 @@ async def test_lookup_by_number_and_words(core: Core) -> None:
     author = await _author(core)
     tracking = await _submit(core, author, "공원 화장실 개선")
     await _submit(core, author, "자전거 도로 확충")
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.command("start")
     await chat.press("제안 찾기")
     assert "접수번호" in chat.text

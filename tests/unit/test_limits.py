@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
-from conversations.engine import Engine
+from bots.server import conversation_engine
 from core import commands as c
 from core.adapters.orm import Feedback, Proposal
 from core.bootstrap import Core
@@ -38,7 +38,7 @@ def _limits(core: Core, tick: Tick, **settings: int) -> Limits:
     for name, value in settings.items():
         setattr(core.settings, name, value)
     limits = Limits(MemoryRateLimiter(now=tick), settings=core.settings)
-    core.extras["limits"] = limits
+    core.limits = limits
     return limits
 
 
@@ -62,7 +62,7 @@ async def _count(core: Core, table: type) -> int:
 async def test_proposals_per_day_refused_politely_and_the_draft_kept(core: Core) -> None:
     tick = Tick()
     _limits(core, tick, proposals_per_day=2)
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.command("start")
     for n in range(2):
         await _draft(chat, f"{TITLE} {n}")
@@ -84,7 +84,7 @@ async def test_proposals_per_day_refused_politely_and_the_draft_kept(core: Core)
 async def test_the_refusal_is_in_the_persons_language(core: Core) -> None:
     tick = Tick()
     _limits(core, tick, proposals_per_day=1)
-    chat = Chat(Engine.from_core(core), locale="en")
+    chat = Chat(conversation_engine(core), locale="en")
     await chat.command("start")
     await chat.pick("lang:en")
     await _draft(chat, TITLE)
@@ -102,7 +102,7 @@ async def test_comments_per_minute(core: Core) -> None:
     tracking = await core.execute(
         c.SubmitProposal(person_id=author, title=TITLE, body=BODY, category="transport")
     )
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.send(tracking)
     for n in range(2):
         await chat.pick(f"p:{tracking}:feedback")
@@ -121,8 +121,8 @@ async def test_comments_per_minute(core: Core) -> None:
 async def test_limits_are_per_person(core: Core) -> None:
     tick = Tick()
     _limits(core, tick, proposals_per_day=1)
-    first, second = Chat(Engine.from_core(core), user_id="u1"), Chat(
-        Engine.from_core(core), user_id="u2"
+    first, second = Chat(conversation_engine(core), user_id="u1"), Chat(
+        conversation_engine(core), user_id="u2"
     )
     for chat in (first, second):
         await chat.command("start")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from conversations.engine import Engine
+from bots.server import conversation_engine
 from core import commands as cc
 from core.adapters.orm import Person, Support
 from core.adapters.orm_campaigns import Ballot
@@ -149,7 +149,7 @@ async def test_a_guest_is_told_kindly_and_keeps_what_they_wrote(default_core: Co
     writer = await _person(core, "writer", channel="telegram", level="messenger")
     opinion = await core.execute(cc.AddFeedback(tracking=tracking, body="좋습니다",
                                                 person_id=writer, stance="for"))
-    chat = Chat(Engine.from_core(core), user_id="guest-1")
+    chat = Chat(conversation_engine(core), user_id="guest-1")
     await chat.send(tracking)
     await chat.pick(f"p:{tracking}:support")
     assert "메신저(텔레그램, 카카오톡)로 오신 분" in chat.text
@@ -161,6 +161,6 @@ async def test_a_guest_is_told_kindly_and_keeps_what_they_wrote(default_core: Co
     guest = await _person(core, "guest-1")
     with pytest.raises(NeedsParticipation):
         await core.execute(dc.SupportOpinion(opinion_id=opinion, person_id=guest))
-    english = Chat(Engine.from_core(core), user_id="guest-en", locale="en")
+    english = Chat(conversation_engine(core), user_id="guest-en", locale="en")
     await english.pick(f"p:{tracking}:support")
     assert "count only for people who come through a messenger" in english.text

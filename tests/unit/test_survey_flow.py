@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from conversations.engine import Engine
+from bots.server import conversation_engine
 from core.adapters.orm_campaigns import Ballot
 from core.bootstrap import Core
 from tests.campaign_support import POLL_YAML, SURVEY_YAML
@@ -14,7 +14,7 @@ from tests.support_chat import Chat
 
 
 async def survey(core: Core, text: str = SURVEY_YAML) -> int:
-    return int(await core.extras["campaigns"].create_survey_from_yaml(text, actor="test"))
+    return int(await core.campaigns.create_survey_from_yaml(text, actor="test"))
 
 
 async def ballots(core: Core) -> int:
@@ -24,7 +24,7 @@ async def ballots(core: Core) -> int:
 
 async def test_survey_one_question_at_a_time(core: Core) -> None:
     survey_id = await survey(core)
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.command("start")
     await chat.pick(f"sv:{survey_id}:start")
     assert "버스 정류장 이용 설문" in chat.text and "질문은 모두 3개" in chat.text
@@ -42,7 +42,7 @@ async def test_survey_one_question_at_a_time(core: Core) -> None:
     await chat.press("건너뛰기")
     assert "소중한 의견 감사합니다" in chat.text
     assert await ballots(core) == 1
-    results = await core.extras["campaigns"].results(survey_id)
+    results = await core.campaigns.results(survey_id)
     assert results.questions[0].counts == (0, 1, 0, 0)
     assert results.questions[1].counts == (0, 0, 0, 1, 0)
     await chat.pick(f"sv:{survey_id}:start")  # a second time
@@ -51,7 +51,7 @@ async def test_survey_one_question_at_a_time(core: Core) -> None:
 
 async def test_free_text_answer_and_english(core: Core) -> None:
     survey_id = await survey(core)
-    chat = Chat(Engine.from_core(core), user_id="en1", locale="en")
+    chat = Chat(conversation_engine(core), user_id="en1", locale="en")
     await chat.pick(f"sv:{survey_id}:start")
     assert "Bus stop survey" in chat.text and "Question 1 of 3" in chat.text
     await chat.press("Walk or bike")
@@ -61,13 +61,13 @@ async def test_free_text_answer_and_english(core: Core) -> None:
     assert "1000 characters" in chat.text
     await chat.send("A roof and a bench, please.")
     assert "Thank you for your views" in chat.text
-    export = await core.extras["campaigns"].export_csv(survey_id)
+    export = await core.campaigns.export_csv(survey_id)
     assert "A roof and a bench, please." in export
 
 
 async def test_poll_multi_choice_live_results_and_change(core: Core) -> None:
     poll_id = await survey(core, POLL_YAML)
-    chat = Chat(Engine.from_core(core), channel="telegram", user_id="42")
+    chat = Chat(conversation_engine(core), channel="telegram", user_id="42")
     await chat.pick(f"sv:{poll_id}:start")
     assert "최대 2개" in chat.text
     await chat.send("1, 3, 4")  # too many
@@ -81,14 +81,14 @@ async def test_poll_multi_choice_live_results_and_change(core: Core) -> None:
     await chat.pick(f"sv:{poll_id}:start")  # identified poll: a change is allowed
     await chat.send("2, 3")
     assert "답을 바꾸었습니다" in chat.text
-    results = await core.extras["campaigns"].results(poll_id)
+    results = await core.campaigns.results(poll_id)
     assert results.ballots == 1 and results.questions[0].counts == (0, 1, 1, 0)
 
 
 async def test_closed_survey_says_so(core: Core, clock: ManualClock) -> None:
     soon = SURVEY_YAML.replace("closes_at: 2027-12-31 18:00", "closes_at: 2026-11-26 12:10")
     survey_id = await survey(core, soon)  # the clock says 12:00 in Seoul
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.pick(f"sv:{survey_id}:start")
     clock.advance(minutes=15)
     await chat.press("버스")
@@ -115,10 +115,10 @@ async def test_stop_and_start_from_any_state_on_any_channel(
     core: Core, channel: str, stop: tuple[str, str], start: tuple[str, str]
 ) -> None:
     survey_id = await survey(core)
-    engine = Engine.from_core(core)
+    engine = conversation_engine(core)
     chat = Chat(engine, channel=channel, user_id="u1")
     await chat.command("start")
-    service = core.extras["campaigns"]
+    service = core.campaigns
     await chat.send("수신동의")
     pid = int((await core.state.get(_key(chat)))["person_id"])
     assert await service.consent_of(pid) is True
@@ -134,19 +134,19 @@ async def test_stop_and_start_from_any_state_on_any_channel(
 
 
 async def test_start_command_opts_back_in_and_shows_the_menu(core: Core) -> None:
-    chat = Chat(Engine.from_core(core), channel="telegram", user_id="9")
+    chat = Chat(conversation_engine(core), channel="telegram", user_id="9")
     await chat.command("start")
     assert "캠페인" not in chat.text  # a first /start is not consent
     pid = int((await core.state.get(_key(chat)))["person_id"])
-    assert await core.extras["campaigns"].consent_of(pid) is None
+    assert await core.campaigns.consent_of(pid) is None
     await chat.command("stop")
     await chat.command("start")
     assert "다시 시작했습니다" in chat.text and "menu:submit" in chat.choice_ids
-    assert await core.extras["campaigns"].consent_of(pid) is True
+    assert await core.campaigns.consent_of(pid) is True
 
 
 async def test_topic_settings_flow(core: Core) -> None:
-    chat = Chat(Engine.from_core(core))
+    chat = Chat(conversation_engine(core))
     await chat.command("start")
     await chat.send("알림 설정")  # in the main menu
     assert "받지 않고 계십니다" in chat.text
@@ -162,10 +162,10 @@ async def test_topic_settings_flow(core: Core) -> None:
     await chat.send("부산")  # a label typed, even on the next page of buttons
     await chat.send("완료")
     pid = int((await core.state.get(_key(chat)))["person_id"])
-    subs = await core.extras["campaigns"].subscriptions_of(pid)
+    subs = await core.campaigns.subscriptions_of(pid)
     assert subs == {("category", "transport"), ("region", "busan")}
     await chat.press("메시지 그만 받기")
-    assert await core.extras["campaigns"].consent_of(pid) is False
+    assert await core.campaigns.consent_of(pid) is False
 
 
 def _key(chat: Chat):  # type: ignore[no-untyped-def]

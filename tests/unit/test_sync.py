@@ -108,9 +108,9 @@ async def test_local_backend_writes_no_outbox_and_is_healthy(core: Core) -> None
     await core.execute(c.AddFeedback(person_id=pid, tracking=tracking, body="사진도 있어요"))
     async with core.db.read() as s:
         assert (await s.execute(select(func.count(SyncOutbox.id)))).scalar_one() == 0
-    sync = core.extras["sync"]
+    sync = core.sync
     assert not sync.enabled and await sync.relay.drain() == 0
-    assert await core.extras["health"]["sync"]() == {"status": "ok", "backend": "local"}
+    assert await core.health["sync"]() == {"status": "ok", "backend": "local"}
 
 
 async def test_outbox_row_commits_with_the_action_or_not_at_all(

@@ -143,7 +143,7 @@ async def test_decidim_backend_end_to_end(
         ))
         await core.execute(c.SupportProposal(person_id=bob, tracking=tracking))
         await core.execute(c.AddFeedback(person_id=bob, tracking=tracking, body="꼭 필요합니다"))
-        sync = core.extras["sync"]
+        sync = core.sync
         assert await sync.relay.drain() == 3
         forum_id = int(next(iter(decidim.proposals)))
         assert decidim.votes[forum_id] == {"gongnon-bot"} and len(decidim.comments[forum_id]) == 1

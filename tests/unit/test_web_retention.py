@@ -15,7 +15,7 @@ from core.domain.model import AttachmentView
 from core.messages import Reply
 from core.ports import StateKey
 from core.web_retention import erase_person_uploads, install, purge
-from core.webchat import WebChat, service
+from core.webchat import WebChat
 from tests.support import ManualClock
 
 
@@ -44,7 +44,7 @@ def _files(chat: WebChat) -> set[str]:
 async def test_idle_sessions_go_with_their_inbox_photos_and_state(
     core: Core, clock: ManualClock
 ) -> None:
-    chat = service(core)
+    chat = core.webchat
     _, old = await chat.open_session()
     await chat.put(old.address, Reply(text="알림"))
     old_photo = await chat.save_upload(old, _png())
@@ -77,7 +77,7 @@ async def test_idle_sessions_go_with_their_inbox_photos_and_state(
 async def test_photos_of_drafts_never_submitted_go_after_the_retention(
     core: Core, clock: ManualClock
 ) -> None:
-    chat = service(core)
+    chat = core.webchat
     _, web_session = await chat.open_session()
     draft = await chat.save_upload(web_session, _png())
     clock.advance(days=core.settings.web_draft_upload_retention_days - 1)
@@ -90,7 +90,7 @@ async def test_photos_of_drafts_never_submitted_go_after_the_retention(
 
 
 async def test_an_erased_persons_photos_go_at_once(core: Core) -> None:
-    chat = service(core)
+    chat = core.webchat
     _, mine = await chat.open_session()
     _, theirs = await chat.open_session()
     person = await _person(core, mine.id)
@@ -104,7 +104,7 @@ async def test_an_erased_persons_photos_go_at_once(core: Core) -> None:
 
 
 async def test_the_job_runs_once_a_day_across_processes(core: Core, clock: ManualClock) -> None:
-    chat = service(core)
+    chat = core.webchat
     _, web_session = await chat.open_session()
     await chat.save_upload(web_session, _png())
     clock.advance(days=core.settings.web_draft_upload_retention_days + 1)
