@@ -67,8 +67,8 @@ class Step:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Flow:
-    """A named set of steps. ``on_route`` receives a globally routed choice id (``add_route``);
-    without it a routed pick starts ``start`` and goes to that step's ``on_pick``.
+    """A named set of steps. ``on_route`` receives a globally routed choice id (a route of its
+    ``FlowPack``); without it a routed pick starts ``start`` and goes to that step's ``on_pick``.
     ``resumable`` flows ask "continue?" when a person comes back after a long pause.
     ``draft_keys`` name the data a person typed: leaving keeps it as a draft
     (``conversations.drafts``) and cancelling asks before deleting it.
