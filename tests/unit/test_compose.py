@@ -215,3 +215,11 @@ async def test_the_image_healthcheck_passes_on_a_live_server_and_fails_on_none(
         await runner.cleanup()
         await core.stop()
     assert await check() != 0  # nothing listens: unhealthy
+
+
+def test_the_image_and_make_install_the_same_uv(dockerfile: list[str]) -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    pinned = re.search(r"^UV_VERSION := (\S+)$", makefile, re.MULTILINE)
+    assert pinned, "the Makefile pins uv"
+    assert any(f"uv=={pinned.group(1)}" in line for line in dockerfile if line.startswith("RUN "))
+    assert "$(UV) sync --frozen" in makefile
