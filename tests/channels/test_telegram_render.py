@@ -136,7 +136,7 @@ def test_location_request_uses_a_reply_keyboard() -> None:
             "method": "sendMessage",  # reply keyboards cannot be edited in
             "chat_id": CHAT,
             "text": (
-                "위치를 알려 주세요.\n\n아래 「현재 위치 보내기」 버튼을 누르면 위치가 전송됩니다."
+                "위치를 알려 주세요.\n\n아래 「현재 위치 보내기」 버튼을 누르면 위치를 보냅니다."
             ),
             "parse_mode": "HTML",
             "reply_markup": {

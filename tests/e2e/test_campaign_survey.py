@@ -43,7 +43,7 @@ async def inbox(client: TestClient, citizen: Citizen, wanted: str) -> dict[str, 
 
 async def subscribe(citizen: Citizen, topic: str) -> None:
     await citizen.say("수신동의")
-    assert "동의하셨습니다" in citizen.text
+    assert "정부 소식을 받기로 하셨습니다" in citizen.text
     await citizen.pick("consent:topics")
     await citizen.pick(f"sub:category:{topic}")
     await citizen.pick("sub:done")
@@ -71,7 +71,7 @@ async def test_campaign_survey_end_to_end(tmp_path: Path, database_url: str) -> 
         await quitter.pick("menu:main")
         await quitter.pick("menu:submit")  # in the middle of something else …
         await quitter.say("STOP")  # … and out, at once
-        assert "수신을 거부하셨습니다" in quitter.text
+        assert "정부 소식을 더 보내 드리지 않겠습니다" in quitter.text
         farmer = await Citizen(client).open()
         await subscribe(farmer, "economy")  # another topic: not in the segment
         silent = await Citizen(client).open()  # never consented

@@ -281,7 +281,7 @@ async def test_similar_proposals_before_submitting(core: Core) -> None:
     # Or stop writing after supporting.
     await chat.command("new")
     await chat.send(f"{TITLE}\n{BODY}")
-    await chat.press("1번 소식 받기")
+    await chat.press("1번 알림 받기")
     await chat.press("제안 그만 쓰기")
     assert "쓰시던 제안은 지웠습니다" in chat.text
     await chat.command("new")

@@ -53,7 +53,7 @@ async def test_screen_shows_status_history_supports_and_answers(core: Core) -> N
     await chat.send(tracking.lower())  # a typed tracking number opens it, any spelling
     text = chat.text
     assert "「정류장 그늘막 설치」 P-2026-000001" in text
-    assert "상태: 소관 부처 이송" in text and "분야: 교통·주택" in text and "지역: 부산" in text
+    assert "상태: 담당 부처로 넘김" in text and "분야: 교통·주택" in text and "지역: 부산" in text
     assert "공감: 0명" in text and "사유: 국토교통부로 이송" in text
     assert "예정일: 2026-12-31" in text
     assert "담당 부처 답변" in text and "내년 예산에 반영하겠습니다." in text
@@ -65,9 +65,9 @@ async def test_screen_shows_status_history_supports_and_answers(core: Core) -> N
     lines = chat.text.splitlines()
     assert lines[0] == "「정류장 그늘막 설치」 P-2026-000001 진행 기록"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} 접수", lines[1])
-    assert lines[2].endswith("소관 부처 이송 — 사유: 국토교통부로 이송 (예정일 2026-12-31)")
+    assert lines[2].endswith("담당 부처로 넘김 — 사유: 국토교통부로 이송 (예정일 2026-12-31)")
     await chat.press("제안으로 돌아가기")
-    assert "상태: 소관 부처 이송" in chat.text
+    assert "상태: 담당 부처로 넘김" in chat.text
 
 
 async def test_support_twice_is_polite_and_follow_toggles(core: Core) -> None:

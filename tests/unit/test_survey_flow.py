@@ -125,7 +125,7 @@ async def test_stop_and_start_from_any_state_on_any_channel(
     for enter in (_in_survey(survey_id), _in_intake()):
         await enter(chat)
         await _say(chat, stop)
-        assert "수신을 거부" in chat.text or "unsubscribed" in chat.text
+        assert "더 보내 드리지 않겠습니다" in chat.text or "any more" in chat.text
         assert await service.consent_of(pid) is False
         await chat.send("아무 말")  # the flow they were in is over
         assert "질문" not in chat.text
@@ -141,22 +141,22 @@ async def test_start_command_opts_back_in_and_shows_the_menu(core: Core) -> None
     assert await core.campaigns.consent_of(pid) is None
     await chat.command("stop")
     await chat.command("start")
-    assert "다시 시작했습니다" in chat.text and "menu:submit" in chat.choice_ids
+    assert "다시 보내 드리겠습니다" in chat.text and "menu:submit" in chat.choice_ids
     assert await core.campaigns.consent_of(pid) is True
 
 
 async def test_topic_settings_flow(core: Core) -> None:
     chat = Chat(conversation_engine(core))
     await chat.command("start")
-    await chat.send("알림 설정")  # in the main menu
+    await chat.send("정부 소식 받기")  # in the main menu
     assert "받지 않고 계십니다" in chat.text
     await chat.pick("consent:topics")
     await chat.pick("sub:category:transport")
-    assert "메시지 받기" in chat.text  # reminded that topics need consent too
+    assert "소식 받기" in chat.text  # reminded that topics need consent too
     assert "✓ 교통·주택" in chat.labels
     await chat.press("완료")
     assert "관심 분야: 교통·주택" in chat.text
-    await chat.press("메시지 받기")
+    await chat.press("소식 받기")
     assert "받고 계십니다" in chat.text
     await chat.pick("consent:regions")
     await chat.send("부산")  # a label typed, even on the next page of buttons
@@ -164,7 +164,7 @@ async def test_topic_settings_flow(core: Core) -> None:
     pid = int((await core.state.get(_key(chat)))["person_id"])
     subs = await core.campaigns.subscriptions_of(pid)
     assert subs == {("category", "transport"), ("region", "busan")}
-    await chat.press("메시지 그만 받기")
+    await chat.press("소식 그만 받기")
     assert await core.campaigns.consent_of(pid) is False
 
 
