@@ -102,7 +102,10 @@ async def _start_pick(ctx: Ctx, choice_id: str) -> None:
     if choice_id == "draft:resume":
         ctx.data.update({k: v for k, v in kept.items() if k in DRAFT_KEYS})
         missing = [f for f in ("title", "body", "category") if not ctx.data.get(f)]
-        ctx.goto(missing[0] if missing else "review", remember=False)
+        target = missing[0] if missing else "review"
+        # "이전" from there goes through what was written before, as if never left.
+        ctx.state["stack"] = [s for s in ("title", "body") if ORDER.index(s) < ORDER.index(target)]
+        ctx.goto(target, remember=False)
     elif choice_id == "draft:new":
         ctx.goto("title", remember=False)
     else:

@@ -212,6 +212,41 @@ async def test_submit_support_follow_and_hear_about_a_status_change(
     assert Citizen(app, tg, 3003).button(f"p:{tracking}:show")
 
 
+async def test_no_draft_is_lost_on_telegram(
+    app: TestClient,  # type: ignore[type-arg]
+    tg: FakeTelegram,  # type: ignore[type-arg]
+) -> None:
+    """The issue's draft-loss paths through the real webhook, PTB and the fake Bot API."""
+    citizen = Citizen(app, tg, 7007)
+    await citizen.say("/start")
+    await citizen.press("menu:submit")
+    await citizen.say("버스 정류장 그늘막 설치")
+    for leave in ("/menu", "도움말", "메뉴", "/start p_P-2026-000099"):  # leaving keeps it
+        await citizen.say(leave)
+        offered = text_of(await citizen.say("/new"))
+        assert "쓰시던 제안이 있습니다. 이어서 쓰시겠어요?" in offered
+        assert "버스 정류장 그늘막 설치" in offered
+        asked = await citizen.press("draft:resume")
+        assert "어떻게 바뀌면 좋을지" in text_of(asked)
+    long = "그늘막이 필요합니다. " * 320  # 3,520 characters: refused, and quoted back to copy
+    refused = text_of(await citizen.say(long))
+    assert "내용이 너무 깁니다" in refused and long.strip() in refused
+    back = text_of(await citizen.say("이전"))  # shows the title, with "그대로 두기"
+    assert "지금 제목: 버스 정류장 그늘막 설치" in back
+    asked = await citizen.press("keep:title")
+    assert "어떻게 바뀌면 좋을지" in text_of(asked)
+    await citizen.say("여름에 버스를 기다리는 시민들이 햇볕에 너무 오래 서 있습니다.")
+    await citizen.press("cat:transport")
+    review = await citizen.say("없어요")
+    assert "이대로 제출할까요?" in text_of(review)
+    asked = await citizen.say("취소")  # now it asks first
+    assert "쓰시던 제안을 지울까요?" in text_of(asked)
+    kept = await citizen.press("delete:no")
+    assert "이대로 제출할까요?" in text_of(kept) and "버스 정류장 그늘막 설치" in text_of(kept)
+    done = await citizen.press("rev:confirm")
+    assert TRACKING_RE.search(text_of(done))
+
+
 async def test_replayed_updates_are_processed_once(
     app: TestClient,
     tg: FakeTelegram,  # type: ignore[type-arg]
