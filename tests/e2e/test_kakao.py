@@ -135,10 +135,9 @@ async def test_a_kakao_citizen_does_what_a_web_citizen_can(
         assert "1. New propos…" in neighbour.labels  # shortened to 14, numbered in the text
         assert "1. New proposal" in neighbour.text
         await neighbour.say("수신동의")
-        assert "You have subscribed" in neighbour.text
+        assert "You will receive government news" in neighbour.text
         await neighbour.say("STOP")
-        assert "unsubscribed" in neighbour.text.lower() or "stopped" in neighbour.text.lower(), (
-            neighbour.text)
+        assert "not send you government news" in neighbour.text, neighbour.text
 
         # A 카카오톡 채널 button opens the bot on a proposal (deep link).
         visitor = user(client, kakao)
@@ -270,7 +269,7 @@ async def test_a_survey_pushed_through_the_event_api_is_answered_on_kakao(
         riders = [user(client, kakao) for _ in range(2)]
         for rider in riders:
             await rider.say("수신동의")
-            assert "동의하셨습니다" in rider.text
+            assert "정부 소식을 받기로 하셨습니다" in rider.text
         survey_id = await service.create_survey_from_yaml(SURVEY_YAML, actor="cli")
         push_id = await core.execute(c.CreatePush(
             name="정류장 설문", message={"ko": "정류장 설문에 참여해 주세요.",

@@ -231,7 +231,7 @@ async def test_unknown_command_and_gibberish_at_the_menu(core: Core) -> None:
     chat = Chat(conversation_engine(core))
     await chat.command("start")
     await chat.command("frobnicate")
-    assert "모르는 명령입니다" in chat.text and "menu:submit" in chat.choice_ids
+    assert "알 수 없는 말입니다" in chat.text and "menu:submit" in chat.choice_ids
     await chat.send("ㅁㄴㅇㄹ")
     assert "잘 알아듣지 못했습니다" in chat.text and "menu:submit" in chat.choice_ids
     await chat.send("")
@@ -241,7 +241,7 @@ async def test_unknown_command_and_gibberish_at_the_menu(core: Core) -> None:
     await chat.pick("zz:unknown")
     assert "쓸 수 없습니다" in chat.text
     await chat.send("도움말")
-    assert "제안하기: 정책 제안을 적어 보냅니다." in chat.text
+    assert "제안하기: 바라는 점을 적어 보냅니다." in chat.text
 
 
 async def test_every_reply_respects_label_and_id_limits(core: Core) -> None:
