@@ -34,6 +34,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(UV) lock --check
 	$(BIN)/ruff check .
+	$(BIN)/mypy core conversations bots
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/telegram_inbound.py

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import (
-    deliberation,
     handlers,
     limits,
     news,
@@ -33,6 +32,7 @@ from core.campaigns.handlers import QuietHours
 from core.campaigns.service import CampaignService
 from core.commands import Command, MarkUnreachable
 from core.config import Settings
+from core.deliberation import feature as deliberation
 from core.deliberation import handlers as deliberation_handlers
 from core.deliberation.handlers import ThresholdRule
 from core.deliberation.views import DeliberationViews

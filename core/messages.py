@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import cast
 
 __all__ = ["Choice", "Image", "Reply", "ReplyKind", "Request"]
 
@@ -80,20 +82,18 @@ class Reply:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Reply:
-        choices = tuple(
-            Choice(id=str(c["id"]), label=str(c["label"]))  # type: ignore[index]
-            for c in data.get("choices", ())  # type: ignore[union-attr]
-        )
+        raw = cast("Iterable[dict[str, object]]", data.get("choices", ()))
+        choices = tuple(Choice(id=str(c["id"]), label=str(c["label"])) for c in raw)
         image = data.get("image")
         return cls(
             text=str(data.get("text", "")),
             heading=data.get("heading"),  # type: ignore[arg-type]
             choices=choices,
-            request=Request(data["request"]) if data.get("request") else None,
+            request=Request(str(data["request"])) if data.get("request") else None,
             image=Image(ref=image["url"], alt=image.get("alt", ""))  # type: ignore[index,union-attr]
             if isinstance(image, dict)
             else None,
-            kind=ReplyKind(data.get("kind", "conversation")),
+            kind=ReplyKind(str(data.get("kind", "conversation"))),
         )
 
 

@@ -154,8 +154,7 @@ async def confirm_status(uow: UnitOfWork, item: Any, *, forum_version: int) -> N
         e.StatusChanged(
             proposal_id=item.proposal_id,
             tracking=item.tracking,
-            from_status=ProposalStatus(payload["from_status"]) if payload.get("from_status")
-            else None,
+            from_status=ProposalStatus(payload["from_status"]),  # every status row has one
             to_status=ProposalStatus(payload["status"]),
             reason=payload.get("reason") or "",
             expected_date=date.fromisoformat(expected) if expected else None,

@@ -417,9 +417,11 @@ class WebChat:
         """Delete uploads ``(id, content type)``: the files first, then their rows."""
         if not rows:
             return 0
-        await asyncio.to_thread(
-            lambda: [self.upload_path(i, ct).unlink(missing_ok=True) for i, ct in rows]
-        )
+        def unlink_all() -> None:
+            for i, ct in rows:
+                self.upload_path(i, ct).unlink(missing_ok=True)
+
+        await asyncio.to_thread(unlink_all)
         async with self.db.write() as session:
             await session.execute(delete(WebUpload).where(WebUpload.id.in_([i for i, _ in rows])))
         return len(rows)

@@ -7,10 +7,8 @@ import asyncio
 from typing import Any
 
 import aiohttp
-from sqlalchemy import func, select
 
 from bots.slack.sender import SlackBoard, build_client
-from core.adapters.orm_officials import OfficialOutbox
 from core.bootstrap import bootstrap
 from core.config import Settings
 from core.officials.digest import PERIODS
@@ -50,17 +48,9 @@ async def send_digest(settings: Settings, *, period: str, force: bool = False) -
             if not await officials.enqueue_digest(period, force=force):
                 return 0, f"the {period} digest for this period was already sent (use --force)"
             await worker.run_until_idle()
-            async with core.db.read() as s:
-                left = (
-                    await s.execute(
-                        select(OfficialOutbox.status, func.count())
-                        .where(OfficialOutbox.kind == "digest",
-                               OfficialOutbox.status != "done")
-                        .group_by(OfficialOutbox.status)
-                    )
-                ).all()
+            left = await officials.digests_waiting()
         if left:
-            summary = ", ".join(f"{n} {status}" for status, n in left)
+            summary = ", ".join(f"{n} {status}" for status, n in left.items())
             return 1, f"{period} digest not fully sent ({summary}); the server will retry"
         return 0, f"{period} digest sent"
     finally:

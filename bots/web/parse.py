@@ -142,7 +142,10 @@ def _location(value: Any) -> Incoming:
         isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         for v in (lat, lon)
     )
-    if not ok or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+    if not ok:
+        raise BadInput("bad_location")
+    assert isinstance(lat, int | float) and isinstance(lon, int | float)
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise BadInput("bad_location")
     return Location(float(lat), float(lon))
 

@@ -166,7 +166,7 @@ class WebMount:
         known = request.get(LOCALE)
         if isinstance(known, str):
             return known
-        hint = request.query.get("lang") or request.headers.get("Accept-Language", "")
+        hint = request.query.get("lang") or request.headers.get("Accept-Language") or ""
         return normalise_locale(hint.split(",")[0].strip(), self.settings.default_locale)
 
     # --- helpers -----------------------------------------------------------------------

@@ -94,7 +94,7 @@ def _choices(ctx: Ctx, q: Question, picked: list[str]) -> list[Choice]:
         return [
             Choice(
                 id=f"{ANSWER}{n}",
-                label=short_label(f"{n} {ends[n].get(ctx.locale)}" if ends.get(n) else str(n)),
+                label=short_label(f"{n} {end.get(ctx.locale)}" if (end := ends.get(n)) else str(n)),
             )
             for n in SCALE
         ]

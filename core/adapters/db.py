@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, event, make_url, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncSession,
@@ -123,14 +124,14 @@ def insert_for(db_or_dialect: Database | AsyncSession | str, table: Table | Any)
     if isinstance(db_or_dialect, Database):
         name = db_or_dialect.dialect
     elif isinstance(db_or_dialect, AsyncSession):
-        name = db_or_dialect.bind.dialect.name
+        bind = db_or_dialect.bind
+        assert bind is not None, "a session bound to an engine"
+        name = bind.dialect.name
     else:
         name = db_or_dialect
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _alembic_config(connection: Connection | None = None) -> Any:

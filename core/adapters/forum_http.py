@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from core.adapters.forum_wire import change_from_wire
 from core.ports import (
     ForumChange,
     ForumConflict,
@@ -17,7 +18,6 @@ from core.ports import (
     ForumStatus,
     ForumUnavailable,
 )
-from core.sync.wire import change_from_wire
 
 __all__ = ["ForumSession", "HttpForum"]
 

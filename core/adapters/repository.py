@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import Table, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.adapters.db import insert_for
@@ -47,6 +47,12 @@ class Recipient:
     locale: str
 
 
+def _dialect(session: AsyncSession) -> str:
+    bind = session.bind
+    assert bind is not None, "a session bound to an engine"
+    return str(bind.dialect.name)
+
+
 class PersonRepository:
     __slots__ = ("session",)
 
@@ -71,7 +77,7 @@ class PersonRepository:
         missing = [latest[k] for k in keys if k not in found]
         created: dict[tuple[str, str], int] = {}
         if missing:
-            persons = Person.__table__
+            persons = cast(Table, Person.__table__)
             person_ids = list(
                 (
                     await self.session.execute(
@@ -260,7 +266,7 @@ class ProposalRepository:
 
     async def get(self, tracking: str, *, for_update: bool = False) -> Proposal | None:
         stmt = select(Proposal).where(Proposal.tracking == tracking)
-        if for_update and self.session.bind.dialect.name == "postgresql":
+        if for_update and _dialect(self.session) == "postgresql":
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 

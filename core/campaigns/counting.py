@@ -56,7 +56,8 @@ async def count_results(session: AsyncSession, survey: Survey) -> Results:
         elif q.kind is QuestionKind.SCALE:
             labels = tuple(Localized(ko=str(n)) for n in SCALE)
             counts = tuple(tally[str(n)] for n in SCALE)
-            average = sum(int(v) for v in values) / len(values) if values else None
+            numbers = [int(v) for v in values if v is not None]
+            average = sum(numbers) / len(numbers) if numbers else None
         else:
             labels, counts, average = (), (), None
         questions.append(

@@ -109,6 +109,12 @@ async def pick_targets(
     return [chosen[i] for i in ids if i in chosen]
 
 
+def _dialect(session: AsyncSession) -> str:
+    bind = session.bind
+    assert bind is not None, "a session bound to an engine"
+    return str(bind.dialect.name)
+
+
 class CampaignRepository:
     """Used inside a unit of work: ``uow.repo(CampaignRepository)``."""
 
@@ -119,7 +125,7 @@ class CampaignRepository:
 
     @property
     def _pg(self) -> bool:
-        return bool(self.session.bind.dialect.name == "postgresql")
+        return bool(_dialect(self.session) == "postgresql")
 
     # --- surveys ---------------------------------------------------------------------
     async def add_survey(self, **values: Any) -> int | None:

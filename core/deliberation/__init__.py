@@ -1,35 +1,6 @@
 """Deliberation: opinions on proposals, their replies and 공감, and statement voting (쟁점 투표).
 
-``install(core)`` adds the daily summary of new opinions to the one scheduler.
+``core.deliberation.feature.install(core)`` adds the daily summary of new opinions to the one
+scheduler. This package's own module stays empty so that the conversations layer can import the
+deliberation commands and model without the database code.
 """
-
-from __future__ import annotations
-
-from datetime import datetime
-from functools import partial
-from typing import TYPE_CHECKING
-
-from core.campaigns.model import quiet_until
-from core.deliberation import summary
-
-if TYPE_CHECKING:
-    from core.bootstrap import Core
-
-__all__ = ["install"]
-
-
-def install(core: Core) -> None:
-    settings = core.settings
-    summary.register(core.bus)
-
-    def hold(now: datetime) -> datetime | None:
-        return quiet_until(
-            now, start=settings.quiet_hours_start, end=settings.quiet_hours_end, tz=settings.tz
-        )
-
-    core.scheduler.cron(
-        "deliberation:summary",
-        partial(summary.send_daily_summaries, core, quiet_until=hold),
-        hour=settings.discussion_summary_hour,
-        minute=0,
-    )

@@ -102,7 +102,8 @@ def install(core: Kernel) -> Officials:
     async def wake(_event: object) -> None:
         officials.wake()
 
-    for kind in (e.ProposalSubmitted, *_CARD_EVENTS, e.SyncDeadLettered):
+    woken: tuple[type[e.Event], ...] = (e.ProposalSubmitted, *_CARD_EVENTS, e.SyncDeadLettered)
+    for kind in woken:
         bus.after_commit(kind, wake)
     if officials.digest_channel is not None:
         core.scheduler.cron(

@@ -9,7 +9,10 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
+from sqlalchemy import func, select
+
 from core import commands as c
+from core.adapters.orm_officials import OfficialOutbox
 from core.adapters.repository import claim_once
 from core.domain.errors import DomainError, InvalidField, NotFound
 from core.domain.model import CATEGORIES, ProposalStatus
@@ -214,6 +217,17 @@ class Officials:
         )
 
     # --- digests -------------------------------------------------------------------
+    async def digests_waiting(self) -> dict[str, int]:
+        """Digest posts not yet done on the board queue, by status (what ``gongnon slack
+        digest`` reports after draining)."""
+        async with self.core.db.read() as session:
+            rows = await session.execute(
+                select(OfficialOutbox.status, func.count())
+                .where(OfficialOutbox.kind == "digest", OfficialOutbox.status != "done")
+                .group_by(OfficialOutbox.status)
+            )
+            return {str(status): int(n) for status, n in rows}
+
     async def enqueue_digest(self, period: str, *, force: bool = False) -> bool:
         """Queue the last complete period's digest; False when it was already queued (by this
         or any other process). ``force`` queues it again (an operator asked)."""

@@ -5,7 +5,12 @@ from __future__ import annotations
 from core import events as e
 from core.kernel import Kernel
 from core.sync import outbox
-from core.sync.deadletter import DeadLetterOutbox, dead_letter_outbox
+from core.sync.deadletter import (
+    DeadLetterOutbox,
+    RetryDeadLetters,
+    dead_letter_outbox,
+    retry_dead_letters,
+)
 from core.sync.service import SyncService, build_backend
 
 __all__ = ["SyncService", "install"]
@@ -18,6 +23,7 @@ def install(core: Kernel) -> SyncService:
     service = SyncService(core=core, backend=build_backend(settings))
     core.add_health("sync", service.health)
     core.bus.register(DeadLetterOutbox, dead_letter_outbox)
+    core.bus.register(RetryDeadLetters, retry_dead_letters)
     if not service.enabled:  # local: the bots' database is the forum
         return service
     key = settings.forum_webhook_secret or settings.forum_token

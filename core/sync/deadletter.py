@@ -1,4 +1,5 @@
-"""Dead-lettering through the bus, so ``SyncDeadLettered`` reaches Slack like any other event."""
+"""Dead letters through the bus: giving up on a row (``SyncDeadLettered`` reaches Slack like any
+other event) and an operator's retry of dead rows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from core.events import SyncDeadLettered
 from core.sync.repository import SyncRepository
 from core.unit_of_work import UnitOfWork
 
-__all__ = ["DeadLetterOutbox", "dead_letter_outbox"]
+__all__ = ["DeadLetterOutbox", "RetryDeadLetters", "dead_letter_outbox", "retry_dead_letters"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,3 +39,15 @@ async def dead_letter_outbox(cmd: DeadLetterOutbox, uow: UnitOfWork) -> bool:
             )
         )
     return done
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryDeadLetters(Command):
+    """Put dead-lettered forum rows back in the queue (``row_id``: one row; None: every one)."""
+
+    row_id: int | None = None
+
+
+async def retry_dead_letters(cmd: RetryDeadLetters, uow: UnitOfWork) -> int:
+    """How many rows are queued again."""
+    return await uow.repo(SyncRepository).retry_dead(now=uow.now(), row_id=cmd.row_id)

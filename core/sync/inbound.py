@@ -12,13 +12,13 @@ from typing import Any
 
 from core import commands as c
 from core.adapters.db import Database
+from core.adapters.forum_wire import change_from_wire
 from core.domain.errors import DomainError, NotFound
 from core.domain.model import FEEDBACK_MAX, ProposalStatus
 from core.i18n import t
 from core.ports import Clock, ForumBackend, ForumChange, StateStore
 from core.sync.outbox import AUTHOR_PREFIX
 from core.sync.repository import SyncRepository
-from core.sync.wire import change_from_wire
 
 __all__ = [
     "SIGNATURE_HEADER",

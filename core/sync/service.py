@@ -13,7 +13,7 @@ from core.i18n import t
 from core.kernel import Kernel
 from core.outbox import Backoff
 from core.ports import ForumBackend
-from core.sync.deadletter import DeadLetterOutbox
+from core.sync.deadletter import DeadLetterOutbox, RetryDeadLetters
 from core.sync.inbound import CURSOR, Inbound
 from core.sync.relay import Relay
 from core.sync.repository import Claimed, SyncRepository
@@ -114,9 +114,7 @@ class SyncService:
 
     # --- operators -------------------------------------------------------------------------
     async def retry(self, row_id: int | None = None) -> int:
-        async with self.core.db.write() as session:
-            repo = SyncRepository(session)
-            count = await repo.retry_dead(now=self.core.clock.now(), row_id=row_id)
+        count = int(await self.core.execute(RetryDeadLetters(row_id=row_id)))
         self.relay.wake()
         return count
 

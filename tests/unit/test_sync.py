@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from bots.server import create_app
 from core import commands as c
+from core.adapters.forum_wire import change_from_wire, change_to_wire
 from core.adapters.orm_sync import SyncOutbox
 from core.bootstrap import Core, bootstrap
 from core.i18n import catalog, placeholders
@@ -20,7 +21,6 @@ from core.outbox import Backoff
 from core.ports import ForumChange
 from core.sync.inbound import sign, verify_signature
 from core.sync.outbox import AuthorRefs
-from core.sync.wire import change_from_wire, change_to_wire
 from tests.conftest import make_settings
 from tests.support import ManualClock
 
