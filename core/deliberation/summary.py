@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.commands import Command
 from core.delivery import DeliveryRepository
@@ -19,6 +19,9 @@ from core.i18n import t
 from core.messagebus import MessageBus
 from core.messages import Choice, Reply, ReplyKind
 from core.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from core.bootstrap import Core  # reads core.discussions, a Core attribute
 
 __all__ = ["SendDiscussionSummaries", "register", "render_summary"]
 
@@ -74,7 +77,7 @@ async def send_summaries(cmd: SendDiscussionSummaries, uow: UnitOfWork) -> int:
 
 
 async def send_daily_summaries(
-    core: Any, *, quiet_until: Callable[[datetime], datetime | None] | None = None
+    core: Core, *, quiet_until: Callable[[datetime], datetime | None] | None = None
 ) -> int:
     """Tell everyone about the last day's opinions; once per day across processes."""
     now = core.clock.now()
