@@ -1,0 +1,1 @@
+"""Privacy by design: personal-data masking, consent, my data, erasure and retention."""
