@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.config import Settings, SettingsError, load_settings
+from core.privacy.logsafe import quiet_driver_loggers
 
 __all__ = ["main"]
 
@@ -21,6 +22,7 @@ def _setup_logging(settings: Settings) -> None:
     )
     for noisy in ("httpx", "aiohttp.access", "apscheduler.executors.default", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_driver_loggers()  # drivers log SQL parameters (citizen text) at DEBUG
 
 
 def _cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from core.domain.model import parse_tracking
 from core.i18n import catalog, normalise_locale, t
 from core.messages import Choice, Reply
 from core.ports import ChannelCapabilities, StateKey
+from core.privacy.logsafe import log_failure
 
 __all__ = ["Engine", "Interceptor", "error_text"]
 
@@ -109,7 +110,7 @@ class Engine:
             async with self.core.state.lock(key):
                 return await self._turn(key, inbound)
         except Exception:  # the state store is down or the lock stayed busy: say so politely
-            log.exception("conversation store failed on channel %s", inbound.channel)
+            log_failure(log, "conversation store failed on channel %s", inbound.channel)
             locale = normalise_locale(inbound.locale, self.core.settings.default_locale)
             return [Reply(text=t("error.generic", locale))]
 
@@ -120,7 +121,7 @@ class Engine:
             try:
                 state = await self._new_state(inbound, (state or {}).get("source"))
             except Exception:
-                log.exception("identity lookup failed on channel %s", inbound.channel)
+                log_failure(log, "identity lookup failed on channel %s", inbound.channel)
                 locale = normalise_locale(inbound.locale, self.core.settings.default_locale)
                 return [Reply(text=t("error.generic", locale))]
         assert state is not None
@@ -134,7 +135,8 @@ class Engine:
             ctx.retry(error_text(err, ctx.locale))
             self._attach_retry(ctx)
         except Exception:
-            log.exception(
+            log_failure(
+                log,
                 "conversation turn failed: channel=%s flow=%s step=%s input=%s",
                 inbound.channel, before.get("flow"), before.get("step"),
                 type(inbound.payload).__name__,

@@ -26,6 +26,7 @@ from core.domain.participation import Level
 from core.i18n import LOCALES, normalise_locale
 from core.messagebus import MessageBus
 from core.participation import require as require_level
+from core.privacy.pii import mask
 from core.unit_of_work import UnitOfWork
 
 __all__ = ["register"]
@@ -90,8 +91,9 @@ async def mark_unreachable(cmd: c.MarkUnreachable, uow: UnitOfWork) -> int:
 
 
 async def submit_proposal(cmd: c.SubmitProposal, uow: UnitOfWork, *, tz: ZoneInfo) -> str:
-    title = validate_title(cmd.title)
-    body = validate_body(cmd.body)
+    # Masked here too (defence in depth): Slack cards, the forum outbox and search read these.
+    title = mask(validate_title(cmd.title)).text
+    body = mask(validate_body(cmd.body)).text
     category = validate_category(cmd.category)
     region = validate_region(cmd.region)
     now = uow.now()
@@ -163,7 +165,7 @@ async def _follow(
 
 
 async def add_feedback(cmd: c.AddFeedback, uow: UnitOfWork) -> int | None:
-    body = validate_feedback(cmd.body)
+    body = mask(validate_feedback(cmd.body)).text
     proposal = await _proposal(uow, cmd.tracking)
     stance, parent_id = await check_opinion(cmd, proposal.id, uow)
     feedback_id = await uow.proposals.add_feedback(

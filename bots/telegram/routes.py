@@ -34,6 +34,7 @@ from core.commands import MarkUnreachable
 from core.config import Settings
 from core.i18n import normalise_locale, t
 from core.messages import Reply
+from core.privacy.logsafe import log_failure, redacted_traceback
 
 __all__ = ["SECRET_HEADER", "TELEGRAM", "TelegramMount", "webhook_secret"]
 
@@ -295,16 +296,16 @@ class TelegramMount:
             await self.handle_update(update)
         except Exception:
             # Logged with the update id only: no names, chat ids or texts in logs.
-            log.exception("telegram update %s failed", update.update_id)
+            log_failure(log, "telegram update %s failed", update.update_id)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = getattr(update, "update_id", None)
         error = context.error
         log.error(
-            "telegram update %s: %s",
+            "telegram update %s: %s\n%s",
             update_id,
             type(error).__name__,
-            exc_info=(type(error), error, error.__traceback__) if error else None,
+            redacted_traceback(error) if error else "",
         )
 
     @asynccontextmanager
@@ -360,7 +361,7 @@ class TelegramMount:
                 CHANNEL, inbound.address, replies, edit_ref=parsed.edit_ref
             )
         except Exception:
-            log.exception("telegram conversation turn failed")
+            log_failure(log, "telegram conversation turn failed")
             await self._say(inbound.address, t("telegram.error", self._locale(inbound.locale)))
         finally:
             if answering is not None:

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from conversations.flow import Ctx, Flow, Step, error_text, short_label
 from conversations.matching import REGION_NAMES, closest, is_word
+from conversations.privacy import mask_field, masked_summary
 from core.commands import FollowProposal, SubmitProposal, SupportProposal
 from core.domain.errors import AlreadyDone, InvalidField, NotAllowed
 from core.domain.model import (
@@ -138,14 +139,14 @@ async def _title(ctx: Ctx, text: str) -> None:
         try:
             body = validate_body(rest)
         except InvalidField as err:
-            ctx.data["title"] = title
+            ctx.data["title"] = mask_field(ctx, "title", title)
             ctx.say(_error(err, ctx) + "\n\n" + ctx.t("conv.intake.your_text", text=rest.strip()))
             ctx.goto("body")
             return
-        ctx.data.update(title=title, body=body)
+        ctx.data.update(title=mask_field(ctx, "title", title), body=mask_field(ctx, "body", body))
         _next(ctx, "body")
         return
-    ctx.data["title"] = title
+    ctx.data["title"] = mask_field(ctx, "title", title)
     _next(ctx, "title")
 
 
@@ -159,7 +160,7 @@ async def _ask_body(ctx: Ctx) -> Reply:
 
 async def _body(ctx: Ctx, text: str) -> None:
     try:
-        ctx.data["body"] = validate_body(text)
+        ctx.data["body"] = mask_field(ctx, "body", validate_body(text))
     except InvalidField as err:
         _refuse(ctx, _error(err, ctx), text)
         return
@@ -389,7 +390,7 @@ async def _extras_text(ctx: Ctx, text: str) -> None:
         _refuse(ctx, ctx.t("conv.intake.bad_address", max=ADDRESS_MAX), text)
         return
     # Anything else is a place in the person's own words ("종로구 세종대로 209", "시장 앞").
-    ctx.data["address"] = typed
+    ctx.data["address"] = mask_field(ctx, "address", typed)
     first = closest(typed.split()[0], _region_names())  # "서울특별시 종로구 …" → 서울
     if first.exact and not ctx.data.get("region"):
         ctx.data["region"] = first.exact
@@ -463,6 +464,8 @@ def _summary(ctx: Ctx) -> str:
     if not data.get("region"):
         extras.insert(0, ctx.t("conv.intake.field_region", value=none))
     lines += extras
+    if note := masked_summary(ctx):
+        lines += ["", note, ctx.t("privacy.masked.hint")]
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from conversations.flow import Ctx, Flow, Step
 from conversations.flows.discussion import stance_counts
+from conversations.privacy import masked_note
 from core.commands import AddFeedback, FollowProposal, SupportProposal, UnfollowProposal
 from core.deliberation.model import Stance
 from core.domain.errors import AlreadyDone, NotAllowed
@@ -17,6 +18,7 @@ from core.domain.model import (
     parse_tracking,
 )
 from core.messages import Choice, Reply
+from core.privacy.pii import mask
 
 __all__ = ["ACTIONS", "flow"]
 
@@ -145,16 +147,19 @@ async def _feedback_pick(ctx: Ctx, choice_id: str) -> None:
 
 async def _feedback_text(ctx: Ctx, text: str) -> None:
     tracking = str(ctx.data.get("tracking", ""))
+    masked, findings = mask(text)
     await ctx.execute(
         AddFeedback(
             tracking=tracking,
-            body=text,
+            body=masked,
             person_id=ctx.person_id,
             stance=ctx.data.get("stance"),
         )
     )
     ctx.data.pop("stance", None)
     ctx.say(ctx.t("conv.proposal.feedback_saved"))
+    if findings:
+        ctx.say(masked_note(findings, ctx.locale))
     ctx.goto("view", remember=False)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from conversations.flow import Ctx, Flow, FlowPack, MenuItem, Step, short_label
 from conversations.flows import consent
+from conversations.privacy import masked_note
 from core.api import CampaignReads
 from core.campaigns.commands import CastBallot
 from core.campaigns.errors import AlreadyVoted, SurveyClosed, SurveyNotFound, SurveyNotOpenYet
@@ -14,6 +15,7 @@ from core.campaigns.model import SCALE, Question, QuestionKind, check_answer
 from core.campaigns.results import format_results
 from core.domain.errors import InvalidField
 from core.messages import Choice, Reply
+from core.privacy.pii import mask
 
 __all__ = ["flow", "pack"]
 
@@ -139,6 +141,8 @@ async def _answer(ctx: Ctx, index: int, value: Any) -> None:
     except InvalidField as err:
         ctx.retry(ctx.t(f"campaign.answer.{err.code}", **err.params))
         return
+    if q.kind is QuestionKind.TEXT and isinstance(value, str) and (found := mask(value).findings):
+        ctx.say(masked_note(found, ctx.locale))
     ctx.data["picked"] = []
     if index + 1 < total:
         ctx.goto(_step_name(index + 1))

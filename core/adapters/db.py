@@ -61,8 +61,8 @@ class Database:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_async_engine(url, echo=echo)
-            self.read_engine = create_async_engine(url, echo=echo)
+            self.engine = create_async_engine(url, echo=echo, hide_parameters=True)
+            self.read_engine = create_async_engine(url, echo=echo, hide_parameters=True)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.read_engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(
@@ -84,6 +84,7 @@ class Database:
             self.engine = create_async_engine(
                 parsed,
                 echo=echo,
+                hide_parameters=True,  # no citizen text in SQL errors or echo logs
                 pool_size=10,
                 max_overflow=20,
                 pool_pre_ping=True,

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.domain.errors import InvalidField
+from core.privacy.pii import mask
 
 __all__ = [
     "ANSWER_TEXT_MAX",
@@ -212,7 +213,7 @@ def check_answer(question: Question, value: Any) -> Any:
         return None
     if len(text) > ANSWER_TEXT_MAX:
         raise InvalidField("answer", "too_long", question=question.id, max=ANSWER_TEXT_MAX)
-    return text
+    return mask(text).text  # free text is kept (and counted in results) only masked
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
