@@ -229,6 +229,8 @@ async def change_status(cmd: c.ChangeStatus, uow: UnitOfWork) -> bool:
             return False
         raise AlreadyDone("same status", tracking=proposal.tracking)
     if cmd.source != "forum":  # the system of record may move a proposal any way it likes
+        if cmd.status is ProposalStatus.WITHDRAWN:  # the author's right alone (WithdrawProposal)
+            raise NotAllowed("only the author withdraws", tracking=proposal.tracking)
         check_transition(current, cmd.status)
     reason = cmd.reason.strip()
     if not reason:

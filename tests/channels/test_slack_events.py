@@ -17,6 +17,7 @@ from bots.slack import render
 from core import commands as c
 from core.adapters.orm_delivery import Delivery
 from core.commands import Command
+from core.domain.errors import NotAllowed
 from core.domain.model import ProposalStatus
 from core.events import SyncDeadLettered
 from tests.channels.slack_harness import (
@@ -369,3 +370,22 @@ async def test_worker_runs_with_the_server(h: Harness, clock: ManualClock) -> No
     await propose(h.core, author)
     [post] = await h.slack.wait_for("chat.postMessage", 1, within=5)
     assert post["channel"] == TRIAGE
+
+
+async def test_no_slack_path_withdraws_a_citizens_proposal(h: Harness) -> None:
+    """Withdrawing is the author's right: the slash command, a forged modal submission and a
+    direct command all fail, and the refusals are audited."""
+    tracking = await new_proposal(h)
+    refused = await slash(h, f"status {tracking} 철회 중복이라서")
+    assert "상태 변경" not in refused or "✅" not in refused
+    view = await open_modal(h, render.ACTION_STATUS, tracking)
+    await h.post(*view_submission(view=view, user=OFFICIAL,
+                                  values=status_values("withdrawn", "작성자 요청", "")))
+    await h.settle()
+    with pytest.raises(NotAllowed):
+        await h.core.execute(c.ChangeStatus(tracking=tracking, status=ProposalStatus.WITHDRAWN,
+                                            reason="관리자 판단", actor="cli", source="cli"))
+    proposal = await h.core.views.proposal(tracking)
+    assert proposal is not None and proposal.status is ProposalStatus.RECEIVED
+    outcomes = [(a.action, a.outcome) for a in await h.audit()]
+    assert outcomes and all(o != "ok" for a, o in outcomes if a == "change_status")
