@@ -141,8 +141,10 @@ async def _answer(ctx: Ctx, index: int, value: Any) -> None:
     except InvalidField as err:
         ctx.retry(ctx.t(f"campaign.answer.{err.code}", **err.params))
         return
-    if q.kind is QuestionKind.TEXT and isinstance(value, str) and (found := mask(value).findings):
-        ctx.say(masked_note(found, ctx.locale))
+    if q.kind is QuestionKind.TEXT and isinstance(value, str):
+        findings = mask(value).findings
+        if findings:
+            ctx.say(masked_note(findings, ctx.locale))
     ctx.data["picked"] = []
     if index + 1 < total:
         ctx.goto(_step_name(index + 1))
