@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import logging
+import os
 import secrets
+import threading
 import warnings
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +39,8 @@ __all__ = [
     "WebSession",
     "install",
 ]
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "web"
 TOKEN_BYTES = 32
@@ -105,6 +112,14 @@ def sniff_image(data: bytes) -> tuple[str, str] | None:
                 continue
             return content_type, ext
     return None
+
+
+def _lower_priority() -> None:
+    """Run this thread (Linux: a thread is a schedulable task) at nice +10."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass  # elsewhere it runs at normal priority
 
 
 _FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"),
@@ -224,7 +239,10 @@ class WebChat:
         self.upload_quota_files = upload_quota_files
         self.draft_upload_retention = draft_upload_retention
         self._waiters = _Waiters()
-        self._encoding = asyncio.Semaphore(2)  # re-encodes at once (CPU-bound, in threads)
+        self._poller: asyncio.Task[None] | None = None
+        # Re-encoding is CPU work: one at a time, in a thread of lower priority than the
+        # event loop's, so a flood of photos slows photos, not everyone's chat.
+        self._encoder: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, db: Database, clock: Clock) -> WebChat:
@@ -341,11 +359,42 @@ class WebChat:
                 .values(delivered_up_to=up_to)
             )
 
-    async def wait(self, address: str, *, seconds: float) -> bool:
-        """Wait for a new item for ``address`` in this process (or shutdown)."""
+    async def wait(self, address: str, *, seconds: float, poll: float | None = None) -> bool:
+        """Wait for a new item for ``address`` (or shutdown); True when woken.
+
+        Items put by this process wake the stream at once. With ``poll``, one poller per
+        process also looks for items that other processes put, every ``poll`` seconds, in one
+        query for every open stream (not one per stream), and wakes the streams they are for.
+        """
         if self._waiters.closing:
             return True
+        if poll is not None and self._poller is None:
+            self._poller = asyncio.create_task(self._poll(poll), name="webchat-inbox-poller")
         return await self._waiters.wait(address, seconds=seconds)
+
+    async def _poll(self, every: float) -> None:
+        try:
+            async with self.db.read() as session:
+                high = int(
+                    (await session.execute(select(func.max(WebInboxItem.id)))).scalar() or 0
+                )
+            while not self._waiters.closing and self._waiters.open_streams():
+                await asyncio.sleep(every)
+                async with self.db.read() as session:
+                    rows = (
+                        await session.execute(
+                            select(WebInboxItem.address, func.max(WebInboxItem.id))
+                            .where(WebInboxItem.id > high)
+                            .group_by(WebInboxItem.address)
+                        )
+                    ).all()
+                for address, top in rows:
+                    high = max(high, int(top))
+                    self._waiters.notify(str(address))
+        except Exception as exc:  # noqa: BLE001 - the streams still get this process's pushes
+            log.warning("webchat inbox poller stopped: %s", type(exc).__name__)
+        finally:
+            self._poller = None
 
     @property
     def closing(self) -> bool:
@@ -355,6 +404,8 @@ class WebChat:
         """Ask every open stream to finish (server shutdown)."""
         self._waiters.closing = True
         self._waiters.notify_all()
+        if self._poller is not None:
+            self._poller.cancel()
 
     def open_streams(self) -> int:
         return self._waiters.open_streams()
@@ -385,10 +436,13 @@ class WebChat:
             raise UploadRejected("too_large")
         if sniff_image(data) is None:
             raise UploadRejected("bad_type")
-        async with self._encoding:
-            clean, content_type, ext = await asyncio.to_thread(
-                reencode, data, max_pixels=self.upload_max_pixels
+        if self._encoder is None:
+            self._encoder = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="photo-encoder", initializer=_lower_priority
             )
+        clean, content_type, ext = await asyncio.get_running_loop().run_in_executor(
+            self._encoder, partial(reencode, data, max_pixels=self.upload_max_pixels)
+        )
         await self.check_quota(web_session.id, len(clean))
         upload_id = secrets.token_hex(16)
         path = self.upload_dir / f"{upload_id}.{ext}"

@@ -386,11 +386,14 @@ class WebMount:
         heartbeat = self.settings.web_sse_heartbeat_seconds
         poll = self.settings.web_sse_poll_seconds
         last_write = loop.time()
+        woken = True
         while not chat.closing:
             transport = request.transport
             if transport is None or transport.is_closing():
                 return
-            items = await chat.items_after(address, cursor)
+            # The inbox is read when woken (a push here, or the process's poller saw one
+            # elsewhere) and at each heartbeat: not every stream every ``poll`` seconds.
+            items = await chat.items_after(address, cursor) if woken else []
             for item in items:
                 await response.write(sse_event(item.id, [item.reply]))
                 cursor = item.id
@@ -404,4 +407,5 @@ class WebMount:
                 await response.write(b": ping\n\n")
                 last_write = loop.time()
                 idle = 0.0
-            await chat.wait(address, seconds=max(0.05, min(poll, heartbeat - idle)))
+            woken = await chat.wait(address, seconds=max(0.05, heartbeat - idle), poll=poll)
+            woken = woken or loop.time() - last_write >= heartbeat

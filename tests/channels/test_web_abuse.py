@@ -341,3 +341,28 @@ async def test_a_dropped_stream_logs_no_traceback(
     await asyncio.sleep(0.8)  # heartbeats hit the closed connections
     assert "Traceback" not in caplog.text
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) <= 5
+
+
+async def test_one_poller_brings_pushes_from_other_processes(
+    make_client: Factory, core: Core
+) -> None:
+    client = await make_client(web_sse_heartbeat_seconds=30.0)
+    core.settings.web_sse_poll_seconds = 0.1
+    tokens = [await new_session(client, f"203.0.113.{n}") for n in (1, 2, 3)]
+    streams = [await open_stream(client, t, f"203.0.113.{n}") for n, t in enumerate(tokens, 1)]
+    assert all(s.status == 200 for s in streams)
+    await asyncio.sleep(0.3)  # the streams are waiting; the poller runs
+    elsewhere = WebChat.from_settings(core.settings, db=core.db, clock=core.clock)
+    import hashlib
+
+    from core.messages import Reply
+
+    address = hashlib.sha256(tokens[1].encode()).hexdigest()
+    await elsewhere.put(address, Reply(text="다른 프로세스에서 온 알림"))  # wakes nobody here
+    lines: list[bytes] = []
+    async with asyncio.timeout(3):  # far sooner than the 30 s heartbeat
+        while not any(b"data:" in line for line in lines):
+            lines.append(await streams[1].content.readline())
+    assert "다른 프로세스에서 온 알림" in b"".join(lines).decode()
+    for s in streams:
+        s.close()
