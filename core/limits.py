@@ -1,9 +1,10 @@
 """Limits on what one person or one client address may do, behind the rate-limit port.
 
-Proposals per person per day, comments (feedback) per person per minute, new web sessions per
-client address per minute and per hour. Each is a sliding window of ``core.ratelimit`` (in
-process memory, or on Redis shared by every process when ``GONGNON_REDIS_URL`` is set): a place
-is taken and settled at once, so it counts for one window from now.
+Proposals per person per day, comments (feedback, opinions, statements) per person per
+minute, new web sessions per client address per minute and per hour. Each is a sliding window
+of ``core.ratelimit`` (in process memory, or on Redis shared by every process when
+``GONGNON_REDIS_URL`` is set): a place is taken and settled at once, so it counts for one
+window from now.
 
 They apply to what a person does in a conversation: flows run such commands with
 ``Ctx.execute``, which checks here first. (Trusted callers of ``core.execute``, e.g. imports
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.commands import AddFeedback, Command, SubmitProposal
+from core.deliberation.commands import AddStatement
 from core.domain.errors import DomainError
 from core.i18n import t
 from core.kernel import Kernel
@@ -120,7 +122,7 @@ class Limits:
         """Raise ``Limited`` when ``command`` is over its person's limit."""
         if isinstance(command, SubmitProposal):
             rule, key = self.proposals, "limits.proposals_per_day"
-        elif isinstance(command, AddFeedback) and command.person_id is not None:
+        elif isinstance(command, AddFeedback | AddStatement) and command.person_id is not None:
             rule, key = self.comments, "limits.comments_per_minute"
         else:
             return

@@ -44,6 +44,8 @@ def _limits(core: Core, tick: Tick, **settings: int) -> Limits:
 
 async def _draft(chat: Chat, title: str) -> None:
     await chat.command("new")
+    if "draft:new" in chat.choice_ids:  # a kept draft: start a new one
+        await chat.pick("draft:new")
     await chat.send(title)
     await chat.send(BODY)
     if "sim:new" in chat.choice_ids:  # an earlier draft of this test reads alike
@@ -182,3 +184,20 @@ async def test_a_limiter_that_fails_lets_people_through(core: Core) -> None:
 
     limits = Limits(Broken(), settings=core.settings)
     assert await limits.new_session("203.0.113.7") == 0.0
+
+
+async def test_statements_share_the_comment_limit(core: Core) -> None:
+    from core.deliberation.commands import AddStatement
+    from core.limits import Limited
+
+    limits = _limits(core, Tick(), comments_per_minute=2)
+    await limits.check(AddFeedback_(person_id=7))
+    await limits.check(AddStatement(tracking="P-2026-000001", text="의견", person_id=7))
+    with pytest.raises(Limited) as refused:
+        await limits.check(AddStatement(tracking="P-2026-000001", text="또", person_id=7))
+    assert refused.value.key == "limits.comments_per_minute"
+    await limits.check(AddStatement(tracking="P-2026-000001", text="관리자", actor="slack:U1"))
+
+
+def AddFeedback_(*, person_id: int) -> c.AddFeedback:  # noqa: N802 - a small builder
+    return c.AddFeedback(tracking="P-2026-000001", body="좋습니다", person_id=person_id)
