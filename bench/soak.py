@@ -332,17 +332,17 @@ async def _attack(url: str, seconds: float, kinds: tuple[str, ...] = ATTACKS) ->
         unasked = await session(address)
         asked = await session(address)
         if asked:
-            for body in ({"text": "/new"}, {"text": "버스 정류장에 그늘막을 설치해 주세요"},
+            # To the step that takes a photo (intake's "extras"); it stays there after one.
+            for body in ({"text": "/new"}, {"text": f"버스 정류장에 그늘막을 설치해 주세요 {k}"},
                          {"text": "여름마다 버스를 기다리는 시민들이 햇볕에 너무 오래 노출됩니다."},
-                         {"choice": "cat:transport"}, {"choice": "reg:seoul"}):
+                         {"choice": "sim:new"}, {"choice": "cat:transport"}):
                 await say(asked, address, body)
         while time.monotonic() < until:
             await upload("made-up-session-token", address, FIVE_MB)
             if unasked:
                 await upload(unasked, address, FIVE_MB)
             if asked:
-                if await upload(asked, address, photo) == 200:
-                    await say(asked, address, {"choice": "nav:back"})  # the photo step again
+                await upload(asked, address, photo)  # each replaces the last, until the quota
             await asyncio.sleep(0.05)
 
     tasks = [
