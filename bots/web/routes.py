@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 JSON_MAX = 256 * 1024
 RETRY_MS = 3000
+UPLOAD_MIN_RATE = 64 * 1024  # bytes/s a photo upload is given time for
 SESSION_HEADER = "X-Gongnon-Session"  # the upload's session, read before its body
 LOCALE: web.RequestKey[str] = web.RequestKey("webchat_locale", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -182,10 +183,11 @@ class WebMount:
             request[LOCALE] = locale
         return data
 
-    async def _timed(self, read: Awaitable[Any]) -> Any:
-        """A body read that a slow client cannot stretch past ``web_body_timeout_seconds``."""
+    async def _timed(self, read: Awaitable[Any], *, at_least: float = 0.0) -> Any:
+        """A body read that a slow client cannot stretch past ``web_body_timeout_seconds``
+        (or ``at_least`` seconds, for a photo on a slow line)."""
         try:
-            async with asyncio.timeout(self.settings.web_body_timeout_seconds):
+            async with asyncio.timeout(max(at_least, self.settings.web_body_timeout_seconds)):
                 return await read
         except TimeoutError:
             raise BadInput("slow_body", status=408) from None
@@ -291,7 +293,10 @@ class WebMount:
             raise BadInput("upload_too_large", status=413, max_mb=max_mb)
         try:
             await self.chat.check_quota(web_session.id)
-            fields, data = await self._timed(self._parts(reader, limit))
+            # A photo at the largest size still arrives over a slow mobile line (64 KiB/s).
+            fields, data = await self._timed(
+                self._parts(reader, limit), at_least=limit / UPLOAD_MIN_RATE
+            )
             if not data:
                 raise BadInput("upload_missing")
             ref = await self.chat.save_upload(web_session, data)
