@@ -226,7 +226,7 @@ async def bootstrap(
     core.webchat = webchat.install(core)
     web_retention.install(core, core.webchat)
     core.sync = sync.install(core)
-    core.officials = officials.install(core)
+    core.officials = officials.install(core, discussions=core.discussions)
     news.register(bus)
     core.on_stop(delivery.close)
     core.campaigns = campaigns.install(core, quiet=quiet)

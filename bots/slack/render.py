@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.deliberation.model import DiscussionSummary, OpinionView, Stance, alias_label
 from core.domain.model import (
     FeedbackKind,
     FeedbackView,
@@ -18,7 +19,7 @@ from core.domain.model import (
     allowed_next,
 )
 from core.i18n import t
-from core.officials.model import Alert, Digest, Outcome
+from core.officials.model import Alert, Digest, DiscussionAlert, Outcome
 
 __all__ = [
     "ACTION_ANSWER",
@@ -36,6 +37,7 @@ __all__ = [
     "clip",
     "detail_message",
     "digest_messages",
+    "discussion_alert_message",
     "esc",
     "chart_texts",
     "help_message",
@@ -413,6 +415,8 @@ def _digest_blocks(digest: Digest, locale: str) -> list[Block]:
                days=o.idle_days) for o in digest.overdue]
             + _more(len(digest.overdue), digest.overdue_total, locale),
         ))
+    if digest.discussions:
+        groups.append(_discussion_group(digest.discussions, locale))
     for heading, lines in groups:
         blocks.append({"type": "divider"})
         blocks.extend(_sections(lines, heading))
@@ -451,3 +455,66 @@ def chart_texts(digest: Digest, locale: str) -> tuple[str, str]:
         _digest_title(digest, locale),
         t("slack.digest.chart_alt", locale),
     )
+
+
+# --- deliberation --------------------------------------------------------------------
+OPINION_PREVIEW = 200
+
+
+def _who(item: OpinionView, locale: str) -> str:
+    """A pseudonym ("시민 4821"), never a name or a channel."""
+    if item.alias is None:
+        return t("disc.forum_citizen", locale)
+    return t("disc.citizen", locale, number=alias_label(item.alias))
+
+
+def _stance_counts(summary: DiscussionSummary, locale: str) -> str:
+    by = summary.by_stance
+    return t("disc.slack.counts", locale, opinions=summary.opinions, replies=summary.replies,
+             **{"for": by.get(Stance.FOR.value, 0)}, against=by.get(Stance.AGAINST.value, 0),
+             other=by.get(Stance.OTHER.value, 0))
+
+
+def _opinion_lines(items: Sequence[OpinionView], locale: str) -> list[str]:
+    if not items:
+        return [t("disc.slack.none", locale)]
+    return [t("disc.slack.opinion_line", locale, who=_who(o, locale), supports=o.support_count,
+              body=esc(clip(o.body, OPINION_PREVIEW))) for o in items]
+
+
+def discussion_alert_message(alert: DiscussionAlert, locale: str) -> Message:
+    """A proposal reached the support threshold: counts by stance, the most supported opinions
+    for and against (citizen text escaped, pseudonyms only)."""
+    s = alert.summary
+    title = esc(clip(s.title, 100))
+    blocks: list[Block] = [
+        {"type": "header", "text": _plain(t("disc.slack.threshold_title", locale,
+                                            tracking=s.tracking))},
+        _section(t("disc.slack.threshold", locale, tracking=s.tracking, title=title,
+                   count=alert.support_count, threshold=alert.threshold,
+                   status=_status(ProposalStatus.UNDER_REVIEW, locale))),
+        _context(_stance_counts(s, locale)),
+        *_sections(_opinion_lines(s.top_for, locale), t("disc.slack.top_for", locale)),
+        *_sections(_opinion_lines(s.top_against, locale), t("disc.slack.top_against", locale)),
+    ]
+    return {"text": t("disc.slack.fallback", locale, tracking=s.tracking, title=title),
+            "blocks": blocks}
+
+
+def _discussion_group(
+    discussions: Sequence[DiscussionSummary], locale: str
+) -> tuple[str, list[str]]:
+    lines: list[str] = []
+    for s in discussions:
+        by = s.by_stance
+        lines.append(t("disc.slack.digest_line", locale, tracking=s.tracking,
+                       title=esc(clip(s.title, 80)), opinions=s.opinions,
+                       **{"for": by.get(Stance.FOR.value, 0)},
+                       against=by.get(Stance.AGAINST.value, 0),
+                       other=by.get(Stance.OTHER.value, 0)))
+        for stance, best in ((Stance.FOR, s.top_for), (Stance.AGAINST, s.top_against)):
+            for o in best[:1]:
+                lines.append(t("disc.slack.digest_top", locale,
+                               stance=t(f"disc.stance.{stance.value}", locale),
+                               supports=o.support_count, body=esc(clip(o.body, 120))))
+    return t("disc.slack.digest_head", locale, count=len(discussions)), lines

@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bots.slack import render
 from core.config import Settings
 from core.domain.model import FeedbackView, ProposalView
-from core.officials.model import Alert, Digest, PostRef
+from core.officials.model import Alert, Digest, DiscussionAlert, PostRef
 from core.ports import PermanentSendError, RetryLater, TransientSendError
 
 __all__ = ["SlackBoard", "build_client", "send_errors"]
@@ -142,6 +142,9 @@ class SlackBoard:
 
     async def post_alert(self, channel: str, alert: Alert) -> None:
         await self._post(channel, render.alert_message(alert, self.locale))
+
+    async def post_discussion_alert(self, channel: str, alert: DiscussionAlert) -> None:
+        await self._post(channel, render.discussion_alert_message(alert, self.locale))
 
     async def post_digest(
         self,

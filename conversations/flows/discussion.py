@@ -8,6 +8,7 @@ a tap on an older message acts on the opinion or statement it was shown with, ne
 from __future__ import annotations
 
 from conversations.flow import Ctx, Flow, Step
+from conversations.privacy import masked_note
 from core.commands import AddFeedback
 from core.deliberation.commands import AddStatement, SupportOpinion, VoteStatement, WithdrawOpinion
 from core.deliberation.model import (
@@ -22,6 +23,7 @@ from core.deliberation.model import (
 from core.domain.errors import AlreadyDone, NotAllowed, NotFound
 from core.domain.model import parse_tracking
 from core.messages import Choice, Reply
+from core.privacy.pii import mask
 
 __all__ = ["PREFIX", "flow", "stance_counts"]
 
@@ -174,11 +176,18 @@ async def _pick_write(ctx: Ctx, choice_id: str) -> None:
         ctx.stay()
 
 
+def _say_masked(ctx: Ctx, findings: dict[str, int]) -> None:
+    note = masked_note(findings, ctx.locale)
+    if note:
+        ctx.say(note)
+
+
 async def _write_text(ctx: Ctx, text: str) -> None:
     parent = ctx.data.get("parent")
+    masked, findings = mask(text)  # never kept or shown unmasked (the core masks again)
     try:
         await ctx.execute(AddFeedback(
-            tracking=_tracking(ctx), body=text, person_id=ctx.person_id,
+            tracking=_tracking(ctx), body=masked, person_id=ctx.person_id,
             stance=None if parent else ctx.data.get("stance"), parent_id=parent,
         ))
     except NotFound:
@@ -188,11 +197,13 @@ async def _write_text(ctx: Ctx, text: str) -> None:
     ctx.data.pop("stance", None)
     if parent:
         ctx.say(ctx.t("disc.reply_saved"))
+        _say_masked(ctx, findings)
         ctx.data["opinion"] = parent
         ctx.data.pop("parent", None)
         ctx.goto("opinion", remember=False)
         return
     ctx.say(ctx.t("conv.proposal.feedback_saved"))
+    _say_masked(ctx, findings)
     ctx.data.update(sort=OpinionSort.NEW.value, page=0)
     ctx.goto("list", remember=False)
 
@@ -236,14 +247,16 @@ async def _render_statement(ctx: Ctx) -> Reply:
 
 
 async def _statement_text(ctx: Ctx, text: str) -> None:
+    masked, findings = mask(text)
     try:
-        await ctx.execute(AddStatement(tracking=_tracking(ctx), text=text,
+        await ctx.execute(AddStatement(tracking=_tracking(ctx), text=masked,
                                        person_id=ctx.person_id))
     except NotAllowed:
         ctx.say(ctx.t("disc.vote_closed"))
         ctx.start("proposal", tracking=_tracking(ctx))
         return
     ctx.say(ctx.t("disc.statement_saved"))
+    _say_masked(ctx, findings)
     ctx.goto("vote", remember=False)
 
 

@@ -21,6 +21,7 @@ from core.domain.model import FeedbackKind, ProposalStatus, parse_tracking
 from core.domain.participation import Level
 from core.messagebus import MessageBus
 from core.participation import require as require_level
+from core.privacy.pii import mask
 from core.unit_of_work import UnitOfWork
 
 __all__ = ["ThresholdRule", "check_opinion", "opinion_added", "register"]
@@ -141,7 +142,8 @@ async def on_supported(rule: ThresholdRule, event: e.ProposalSupported, uow: Uni
 
 
 def _statement_text(text: str) -> str:
-    value = " ".join(text.split())
+    """One line, 2–140 characters, personal data masked (statements are shown to everyone)."""
+    value = mask(" ".join(text.split())).text
     if len(value) < 2:
         raise InvalidField("statement", "too_short", min=2, max=STATEMENT_MAX)
     if len(value) > STATEMENT_MAX:

@@ -3,7 +3,10 @@ and followers how many new opinions came (by stance) and the writers how many re
 
 ``send_daily_summaries`` runs once a day on the one scheduler (``core.once`` keeps it to one
 process); each delivery's key names the day and the address, so a second run queues nothing.
-Deliveries are notifications (not campaign pushes), held until quiet hours end.
+Deliveries are notifications (not campaign pushes), held until quiet hours end. Following a
+proposal (or writing it, or an opinion on it) is what asks for the summary; a person who said
+STOP to messages (an explicit ``opted_in = false`` in the consent ledger) gets none. A person with
+several identities gets one summary, on the identity they reached us by first.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
+from core.adapters.orm_campaigns import ConsentState
 from core.commands import Command
 from core.delivery import DeliveryRepository
 from core.i18n import t
@@ -63,13 +69,21 @@ def render_summary(news: dict[str, Any], locale: str) -> Reply | None:
 
 async def send_summaries(cmd: SendDiscussionSummaries, uow: UnitOfWork) -> int:
     deliveries = uow.repo(DeliveryRepository)
+    people = set(cmd.news)
+    stopped = set((await uow.session.execute(
+        select(ConsentState.person_id).where(ConsentState.person_id.in_(people),
+                                             ConsentState.opted_in.is_(False)))).scalars())
     queued = 0
-    for recipient in await uow.persons.recipients(set(cmd.news)):
+    told: set[int] = set()
+    for recipient in await uow.persons.recipients(people - stopped):
+        if recipient.person_id in told:  # one message per person and day
+            continue
         reply = render_summary(cmd.news[recipient.person_id], recipient.locale or "ko")
         if reply is None:
             continue
+        told.add(recipient.person_id)
         queued += int(await deliveries.enqueue(
-            dedupe_key=f"disc-summary:{cmd.day}:{recipient.channel}:{recipient.address}",
+            dedupe_key=f"disc-summary:{cmd.day}:person:{recipient.person_id}",
             channel=recipient.channel, address=recipient.address, reply=reply,
             person_id=recipient.person_id, now=uow.now(), not_before=cmd.not_before,
         ))

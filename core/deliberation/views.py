@@ -189,15 +189,20 @@ class DeliberationViews:
                 support_count=int(proposal.support_count),
             )
 
-    async def active_discussions(self, since: datetime, *, limit: int = 10) -> list[str]:
-        """Tracking numbers of proposals with new opinions since ``since``, busiest first."""
+    async def active_discussions(self, since: datetime, *, limit: int = 10,
+                                 until: datetime | None = None) -> list[str]:
+        """Tracking numbers of proposals with new opinions in ``[since, until)``, busiest
+        first (then the lowest tracking number)."""
         async with self.db.read() as s:
+            window = [Feedback.created_at >= since]
+            if until is not None:
+                window.append(Feedback.created_at < until)
             rows = (await s.execute(
                 select(Proposal.tracking, func.count(Feedback.id).label("n"))
                 .join(Feedback, Feedback.proposal_id == Proposal.id)
-                .where(Feedback.created_at >= since, Feedback.kind == _COMMENT,
-                       Feedback.withdrawn_at.is_(None))
-                .group_by(Proposal.tracking).order_by(func.count(Feedback.id).desc())
+                .where(*window, Feedback.kind == _COMMENT, Feedback.withdrawn_at.is_(None))
+                .group_by(Proposal.tracking)
+                .order_by(func.count(Feedback.id).desc(), Proposal.tracking)
                 .limit(limit))).all()
             return [r.tracking for r in rows]
 

@@ -12,13 +12,32 @@ from functools import partial
 from typing import Any
 
 from core import events as e
+from core.deliberation.events import SupportThresholdReached
 from core.kernel import Kernel
-from core.officials.model import Alert, Board, Digest, Outcome, PostRef
+from core.officials.model import (
+    Alert,
+    Board,
+    Digest,
+    DiscussionAlert,
+    DiscussionSummaries,
+    Outcome,
+    PostRef,
+)
 from core.officials.repository import OfficialsRepository
 from core.officials.service import Officials
 from core.unit_of_work import UnitOfWork
 
-__all__ = ["Alert", "Board", "Digest", "Officials", "Outcome", "PostRef", "install"]
+__all__ = [
+    "Alert",
+    "Board",
+    "Digest",
+    "DiscussionAlert",
+    "DiscussionSummaries",
+    "Officials",
+    "Outcome",
+    "PostRef",
+    "install",
+]
 
 
 async def _on_submitted(officials: Officials, event: e.ProposalSubmitted, uow: UnitOfWork) -> None:
@@ -78,6 +97,22 @@ async def _on_dead_letter(
     )
 
 
+async def _on_threshold(
+    officials: Officials, event: SupportThresholdReached, uow: UnitOfWork
+) -> None:
+    """The proposal moved to review on its supports: alert officials with its discussion (the
+    summary is read when the row is sent, so it is as fresh as the alert)."""
+    channel = officials.triage_channel
+    if channel is None:
+        return
+    await uow.repo(OfficialsRepository).enqueue(
+        kind="discussion", dedupe_key=f"threshold:{event.proposal_id}",
+        payload={"channel": channel, "tracking": event.tracking,
+                 "support_count": event.support_count, "threshold": event.threshold},
+        now=uow.now(),
+    )
+
+
 _CARD_EVENTS: tuple[type[e.Event], ...] = (
     e.StatusChanged,
     e.ProposalAssigned,
@@ -88,9 +123,12 @@ _CARD_EVENTS: tuple[type[e.Event], ...] = (
 )
 
 
-def install(core: Kernel) -> Officials:
-    """Card, thread and alert subscribers, digest jobs; returns the service (``core.officials``)."""
-    officials = Officials(core)
+def install(core: Kernel, *, discussions: DiscussionSummaries | None = None) -> Officials:
+    """Card, thread and alert subscribers, digest jobs; returns the service (``core.officials``).
+
+    ``discussions`` (``core.discussions``) gives the threshold alert and the digests each
+    discussion's summary."""
+    officials = Officials(core, discussions=discussions)
     bus = core.bus
     bus.in_transaction(e.ProposalSubmitted, partial(_on_submitted, officials))
     for kind in _CARD_EVENTS:
@@ -98,11 +136,14 @@ def install(core: Kernel) -> Officials:
     bus.in_transaction(e.FeedbackAdded, partial(_on_feedback, officials))
     bus.in_transaction(e.ProposalAnswered, partial(_on_feedback, officials))
     bus.in_transaction(e.SyncDeadLettered, partial(_on_dead_letter, officials))
+    bus.in_transaction(SupportThresholdReached, partial(_on_threshold, officials))
 
     async def wake(_event: object) -> None:
         officials.wake()
 
-    woken: tuple[type[e.Event], ...] = (e.ProposalSubmitted, *_CARD_EVENTS, e.SyncDeadLettered)
+    woken: tuple[type[e.Event], ...] = (
+        e.ProposalSubmitted, *_CARD_EVENTS, e.SyncDeadLettered, SupportThresholdReached,
+    )
     for kind in woken:
         bus.after_commit(kind, wake)
     if officials.digest_channel is not None:

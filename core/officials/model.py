@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from core.deliberation.model import DiscussionSummary
 from core.domain.model import FeedbackView, ProposalStatus, ProposalSummary, ProposalView
 
 __all__ = [
     "Alert",
     "Board",
     "Digest",
+    "DiscussionAlert",
+    "DiscussionSummaries",
     "MovedEntry",
     "Outcome",
     "OverdueEntry",
@@ -37,6 +40,25 @@ class Alert:
     tracking: str | None
     attempts: int
     error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiscussionAlert:
+    """A proposal reached the support threshold and moved to review: its discussion so far."""
+
+    summary: DiscussionSummary
+    support_count: int
+    threshold: int
+
+
+class DiscussionSummaries(Protocol):
+    """What the board reads of the deliberation (``core.discussions``)."""
+
+    async def summary(self, tracking: str, *, top: int = 2) -> DiscussionSummary | None: ...
+
+    async def active_discussions(
+        self, since: datetime, *, limit: int = 10, until: datetime | None = None
+    ) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,10 +103,13 @@ class Digest:
     overdue_total: int
     overdue_days: int
     by_category: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+    # the busiest discussions of the period (new opinions), each with its summary
+    discussions: tuple[DiscussionSummary, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.new_total or self.moved_total or self.overdue_total or self.supported)
+        return not (self.new_total or self.moved_total or self.overdue_total or self.supported
+                    or self.discussions)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +138,10 @@ class Board(Protocol):
     ) -> None: ...
 
     async def post_alert(self, channel: str, alert: Alert) -> None: ...
+
+    async def post_discussion_alert(self, channel: str, alert: DiscussionAlert) -> None:
+        """A proposal reached the support threshold: its discussion summary."""
+        ...
 
     async def post_digest(
         self,

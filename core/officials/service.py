@@ -18,7 +18,7 @@ from core.domain.errors import DomainError, InvalidField, NotFound
 from core.domain.model import CATEGORIES, ProposalStatus
 from core.kernel import Kernel
 from core.officials.digest import PERIODS, window
-from core.officials.model import Board, Outcome
+from core.officials.model import Board, DiscussionSummaries, Outcome
 from core.officials.repository import OfficialsRepository
 from core.officials.worker import BoardWorker
 
@@ -38,8 +38,9 @@ def _error_outcome(exc: DomainError) -> Outcome:
 class Officials:
     """Everything officials can do, whatever the board; reached as ``core.officials``."""
 
-    def __init__(self, core: Kernel) -> None:
+    def __init__(self, core: Kernel, *, discussions: DiscussionSummaries | None = None) -> None:
         self.core = core
+        self.discussions = discussions
         self.worker: BoardWorker | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -63,6 +64,7 @@ class Officials:
         self.worker = BoardWorker(
             db=self.core.db, views=self.core.views, clock=self.core.clock, settings=s,
             board=board, max_attempts=max(s.delivery_max_attempts, 10),
+            discussions=self.discussions,
         )
         return self.worker
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,8 +20,8 @@ from core.adapters.db import Database
 from core.adapters.orm_officials import OfficialOutbox
 from core.config import Settings
 from core.i18n import t
-from core.officials.digest import build_digest
-from core.officials.model import Alert, Board, Digest, PostRef
+from core.officials.digest import build_digest, utc_bounds
+from core.officials.model import Alert, Board, Digest, DiscussionAlert, DiscussionSummaries, PostRef
 from core.officials.repository import OfficialsRepository
 from core.outbox import Backoff, LeasedQueue, PollingLoop
 from core.ports import Clock, PermanentSendError, RetryLater, TransientSendError
@@ -32,6 +32,7 @@ __all__ = ["BACKOFF", "QUEUE", "BoardWorker", "Claimed"]
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 WAIT_FOR_CARD = timedelta(seconds=2)
+DIGEST_DISCUSSIONS = 5  # the busiest discussions a digest summarises
 BACKOFF = Backoff(base=2.0, cap=600.0)  # 2 s, 4 s … 10 min, jittered
 
 QUEUE = LeasedQueue(
@@ -73,8 +74,10 @@ class BoardWorker:
         max_attempts: int = 10,
         batch: int = 20,
         backoff: Backoff = BACKOFF,
+        discussions: DiscussionSummaries | None = None,
     ) -> None:
         self.db = db
+        self.discussions = discussions
         self.views = views
         self.clock = clock
         self.settings = settings
@@ -190,6 +193,7 @@ class BoardWorker:
             "update": self._update,
             "reply": self._reply,
             "alert": self._alert,
+            "discussion": self._discussion,
             "digest": self._digest,
         }.get(item.kind)
         if handler is None:
@@ -252,6 +256,31 @@ class BoardWorker:
         )
         await self.board.post_alert(str(p["channel"]), alert)
 
+    async def _discussion(self, item: Claimed) -> None:
+        p = item.payload
+        if self.discussions is None:
+            raise PermanentSendError("no discussion reader wired")
+        summary = await self.discussions.summary(str(p["tracking"]))
+        if summary is None:
+            raise PermanentSendError("proposal is gone")
+        alert = DiscussionAlert(summary=summary, support_count=int(p["support_count"]),
+                                threshold=int(p["threshold"]))
+        await self.board.post_discussion_alert(str(p["channel"]), alert)
+
+    async def _with_discussions(self, digest: Digest) -> Digest:
+        """The main digest names the period's busiest discussions with their summaries."""
+        if self.discussions is None or digest.category is not None:
+            return digest
+        since, until = utc_bounds(digest.start, digest.end, self.settings.tz)
+        summaries = []
+        for tracking in await self.discussions.active_discussions(
+            since, until=until, limit=DIGEST_DISCUSSIONS
+        ):
+            summary = await self.discussions.summary(tracking, top=1)
+            if summary is not None:
+                summaries.append(summary)
+        return replace(digest, discussions=tuple(summaries))
+
     async def _digest(self, item: Claimed) -> None:
         p = item.payload
         digest = await build_digest(
@@ -263,6 +292,7 @@ class BoardWorker:
             overdue_days=self.settings.overdue_days,
             category=p.get("category"),
         )
+        digest = await self._with_discussions(digest)
         if digest.category is not None and digest.empty:
             return  # a routed category with nothing to tell: no message
         chart = None

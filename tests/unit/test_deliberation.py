@@ -275,3 +275,31 @@ async def test_daily_summary_once_per_person_and_day(core: Core, clock: ManualCl
     assert all(r.kind == "notification" for r in rows)
     clock.advance(days=1)
     assert await send_daily_summaries(core) == 0  # nothing new since yesterday
+
+
+async def test_daily_summary_one_identity_per_person_and_stop_honoured(
+    core: Core, clock: ManualClock
+) -> None:
+    from sqlalchemy import select
+
+    from core.adapters.orm import Identity
+    from core.adapters.orm_delivery import Delivery
+    from core.campaigns.commands import SetConsent
+    from core.deliberation.summary import send_daily_summaries
+
+    author = await person(core, "author")
+    tracking = await submit(core, author)
+    follower = await person(core, "follower")
+    async with core.db.write() as s:  # the author also reached us on Telegram
+        s.add(Identity(person_id=author, channel="telegram", external_id="t-author",
+                       address="tg-author"))
+    await core.execute(c.FollowProposal(tracking=tracking, person_id=follower))
+    await core.execute(SetConsent(person_id=follower, opted_in=False, channel="web",
+                                  source="STOP"))
+    await opinion(core, tracking, await person(core, "w"), "찬성합니다", "for")
+    clock.advance(hours=1)
+    assert await send_daily_summaries(core) == 1
+    async with core.db.read() as s:
+        rows = (await s.execute(select(Delivery).where(
+            Delivery.dedupe_key.like("disc-summary:%")))).scalars().all()
+    assert [(r.person_id, r.channel) for r in rows] == [(author, "web")]

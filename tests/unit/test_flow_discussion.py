@@ -121,9 +121,25 @@ async def test_statement_voting_in_chat(core: Core) -> None:
     await chat.pick(chat.choice_by_label("잘 모르겠음").id)
     assert "모두 답하셨습니다" in chat.text
     await chat.pick(chat.choice_by_label("내 문장 더하기").id)
-    await chat.send("밤에는 조명도 필요하다")
+    await chat.send(f"밤에는 조명도 필요하다 {PHONE}")
     assert "담당자가 확인한 뒤" in chat.text
+    assert "전화번호" in chat.text  # told what was hidden
     listed = await core.discussions.statements(tracking)
     assert [(s.agree, s.disagree, s.passed) for s in listed[:2]] == [(1, 0, 0), (0, 0, 1)]
     assert listed[2].status.value == "pending"
+    assert PHONE not in listed[2].text and "밤에는 조명도 필요하다" in listed[2].text
     assert PHONE not in chat.text
+
+
+async def test_opinion_with_a_phone_number_is_masked_and_the_writer_told(core: Core) -> None:
+    tracking, _ = await _seeded(core)
+    chat = Chat(conversation_engine(core), user_id="writer")
+    await chat.pick(f"d:{tracking}:write")
+    await chat.pick("disc:stance:for")
+    await chat.send(f"저에게 {PHONE}로 연락 주세요")
+    assert "의견을 남겼습니다" in chat.text and "전화번호" in chat.text
+    assert PHONE not in chat.text and "저에게" in chat.text
+    reader = Chat(conversation_engine(core), user_id="reader")
+    await reader.pick(f"d:{tracking}:list")
+    await reader.pick(reader.choice_by_label("최신 순").id)
+    assert "저에게" in reader.text and PHONE not in reader.text
