@@ -74,6 +74,7 @@ def _feature_commands() -> list[Callable[[Any], None]]:
         "bots.worker_cli",
         "bots.slack.cli",
         "bots.campaign_cli",
+        "bots.people_cli",
     ]
     return [importlib.import_module(name).register for name in modules]
 

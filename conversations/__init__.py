@@ -28,4 +28,5 @@ def build_engine(core: CoreAPI, *, packs: Sequence[FlowPack] = ()) -> Engine:
         flows=[flow for pack in every for flow in pack.flows],
         routes=[route for pack in every for route in pack.routes],
         interceptors=[fn for pack in every for fn in pack.interceptors],
+        refusals=[fn for pack in every for fn in pack.refusals],
     )

@@ -22,6 +22,7 @@ class CommandSpec:
     data: Mapping[str, Any] = field(default_factory=dict)
     menu: bool = True
     aliases: tuple[str, ...] = ()
+    takes_arg: bool = False  # "/link 123456": the flow gets data["arg"] (stripped, ≤ 40 chars)
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
@@ -32,6 +33,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("following", "following"),
     CommandSpec("lookup", "lookup", aliases=("find",)),
     CommandSpec("language", "language", aliases=("lang",)),
+    CommandSpec("link", "link", takes_arg=True),
     CommandSpec("cancel", None),
     CommandSpec("help", "menu", {"help": True}),
     CommandSpec("back", None, menu=False),

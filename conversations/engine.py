@@ -12,7 +12,7 @@ from typing import Any
 
 from conversations import drafts
 from conversations.commands import by_name
-from conversations.flow import Ctx, Flow, Interceptor, Step, error_text, short_label
+from conversations.flow import Ctx, Flow, Interceptor, Refusal, Step, error_text, short_label
 from conversations.incoming import (
     Command,
     Inbound,
@@ -75,6 +75,7 @@ class Engine:
         flows: Sequence[Flow],
         routes: Sequence[tuple[str, str]] = (),
         interceptors: Sequence[Interceptor] = (),
+        refusals: Sequence[Refusal] = (),
     ) -> None:
         self.core = core
         self._flows: dict[str, Flow] = {flow.name: flow for flow in flows}
@@ -84,6 +85,7 @@ class Engine:
                 raise ValueError(f"route {prefix!r} names unknown flow {name!r}")
         self._routes = sorted(by_prefix.items(), key=lambda r: -len(r[0]))
         self._interceptors = tuple(interceptors)
+        self._refusals = tuple(refusals)
         self._cancel_words = _words("conv.words.cancel")
         self._back_words = _words("conv.words.back")
         self._menu_words = _words("conv.words.menu")
@@ -133,6 +135,8 @@ class Engine:
         except DomainError as err:
             ctx = self._ctx(inbound, before)
             ctx.retry(error_text(err, ctx.locale))
+            for refusal in self._refusals:  # e.g. a guest refused a support: the way to link
+                refusal(ctx, err)
             self._attach_retry(ctx)
         except Exception:
             log_failure(
@@ -312,7 +316,8 @@ class Engine:
             self._back(ctx)
         elif name in _COMMANDS and _COMMANDS[name].flow is not None:
             spec = _COMMANDS[name]
-            ctx.start(str(spec.flow), **dict(spec.data))
+            arg = cmd.arg.strip()[:40] if spec.takes_arg else ""
+            ctx.start(str(spec.flow), **dict(spec.data), **({"arg": arg} if arg else {}))
         else:
             ctx.say(ctx.t("conv.hint.unknown_command"))
             ctx.start("menu")

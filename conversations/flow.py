@@ -27,6 +27,7 @@ __all__ = [
     "MenuItem",
     "PhotoHandler",
     "PickHandler",
+    "Refusal",
     "Render",
     "RouteHandler",
     "Step",
@@ -90,6 +91,11 @@ class Flow:
 Interceptor = Callable[["Ctx", Incoming], Awaitable[list[Reply] | None]]
 """``fn(ctx, incoming)`` runs before any flow; a list of replies means handled."""
 
+Refusal = Callable[["Ctx", DomainError], None]
+"""``fn(ctx, err)`` runs when a turn was refused by a domain error, after the polite
+explanation is on ``ctx.out`` and the state is back to before the turn (the draft stays): it may
+add to the explanation or offer a way on (``ctx.retry_choices``)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MenuItem:
@@ -112,6 +118,7 @@ class FlowPack:
     routes: tuple[tuple[str, str], ...] = ()
     menu: tuple[MenuItem, ...] = ()
     interceptors: tuple[Interceptor, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
 
 
 def error_text(err: DomainError, locale: str) -> str:

@@ -24,10 +24,18 @@ from core.deliberation.model import (
     StatementView,
 )
 from core.domain.model import KnownIdentity, ProposalSummary, ProposalView, Relation
+from core.people.model import IdentityRow
 from core.ports import Clock, Sender, StateStore
 from core.similarity import SimilarProposals
 
-__all__ = ["CampaignReads", "CommandLimits", "CoreAPI", "DiscussionReads", "ProposalReads"]
+__all__ = [
+    "CampaignReads",
+    "CommandLimits",
+    "CoreAPI",
+    "DiscussionReads",
+    "PeopleReads",
+    "ProposalReads",
+]
 
 
 class ProposalReads(Protocol):
@@ -83,6 +91,12 @@ class DiscussionReads(Protocol):
     async def next_statement(self, tracking: str, person_id: int) -> StatementView | None: ...
 
 
+class PeopleReads(Protocol):
+    """What the link flow reads of linked identities (``core.people``)."""
+
+    async def identities_of(self, person_id: int) -> list[IdentityRow]: ...
+
+
 class CommandLimits(Protocol):
     """What one person may do (``core.limits``): raises ``core.limits.Limited`` when over."""
 
@@ -92,7 +106,7 @@ class CommandLimits(Protocol):
 class CoreAPI(Protocol):
     """The core as a conversation sees it: settings, clock, the conversation store, the
     channels' senders (for their capabilities), the read side (views, similar proposals,
-    campaigns, discussions), a person's limits, and ``execute(command)``."""
+    campaigns, discussions, linked identities), a person's limits, and ``execute(command)``."""
 
     @property
     def settings(self) -> Settings: ...
@@ -120,5 +134,8 @@ class CoreAPI(Protocol):
 
     @property
     def limits(self) -> CommandLimits: ...
+
+    @property
+    def people(self) -> PeopleReads: ...
 
     async def execute(self, command: Command) -> Any: ...

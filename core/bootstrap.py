@@ -19,7 +19,9 @@ from core import (
     news,
     notifications,
     officials,
+    people,
     sync,
+    verification,
     web_retention,
     webchat,
 )
@@ -42,6 +44,7 @@ from core.kernel import HealthProbe, Hook
 from core.limits import Limits
 from core.messagebus import MessageBus
 from core.officials.service import Officials
+from core.people.views import PeopleViews
 from core.ports import Clock, Sender, StateStore, SystemClock
 from core.similarity import SimilarProposals
 from core.sync.service import SyncService
@@ -81,6 +84,7 @@ class Core:
     sync: SyncService = field(init=False)
     officials: Officials = field(init=False)
     campaigns: CampaignService = field(init=False)
+    people: PeopleViews = field(init=False)  # linked identities (core.people)
     _start_hooks: list[Hook] = field(default_factory=list)
     _stop_hooks: list[Hook] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -231,4 +235,6 @@ async def bootstrap(
     core.on_stop(delivery.close)
     core.campaigns = campaigns.install(core, quiet=quiet)
     deliberation.install(core)
+    core.people = people.install(core)  # linked identities: link codes, merges
+    verification.install(core)  # SMS codes raising a person to verified (Verifier port)
     return core

@@ -27,6 +27,7 @@ from core.deliberation.commands import AddStatement
 from core.domain.errors import DomainError
 from core.i18n import t
 from core.kernel import Kernel
+from core.people.commands import RedeemLinkCode
 from core.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 DAY = 86400.0
 HOUR = 3600.0
 MINUTE = 60.0
+LINK_GUESSES_PER_PERSON = 5  # link codes typed per person in 10 minutes
+LINK_GUESSES_ALL = 120  # link codes typed by everyone in a minute
 
 
 class Limited(DomainError):
@@ -88,6 +91,9 @@ class Limits:
         self.sessions_minute = Rule("sessions:m", settings.web_sessions_per_address_per_minute,
                                     MINUTE)
         self.sessions_hour = Rule("sessions:h", settings.web_sessions_per_address_per_hour, HOUR)
+        # link-code guesses (core.people): per person, and for everyone (many fresh sessions)
+        self.link_person = Rule("link", LINK_GUESSES_PER_PERSON, 10 * MINUTE)
+        self.link_all = Rule("link:all", LINK_GUESSES_ALL, MINUTE)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -124,6 +130,13 @@ class Limits:
             rule, key = self.proposals, "limits.proposals_per_day"
         elif isinstance(command, AddFeedback | AddStatement) and command.person_id is not None:
             rule, key = self.comments, "limits.comments_per_minute"
+        elif isinstance(command, RedeemLinkCode):
+            wait = await self.take(
+                self.link_person.limit(str(command.person_id)), self.link_all.limit("all")
+            )
+            if wait > 0:
+                raise Limited("limits.link_guesses", wait=wait)
+            return
         else:
             return
         wait = await self.take(rule.limit(str(command.person_id)))

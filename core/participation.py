@@ -13,24 +13,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.adapters.orm import Identity, Person
-from core.domain.errors import DomainError
-from core.domain.participation import Level
+from core.domain.participation import Level, NeedsParticipation
 from core.unit_of_work import UnitOfWork
 
 __all__ = ["Level", "NeedsParticipation", "level_of", "require"]
-
-
-class NeedsParticipation(DomainError):
-    """This action counts only for people at ``required``; the person is at ``level``."""
-
-    key = "error.participation.messenger"
-
-    def __init__(self, *, required: Level, level: Level) -> None:
-        super().__init__(f"needs {required}, has {level}", required=required.value,
-                         level=level.value)
-        self.required = required
-        self.level = level
-        self.key = f"error.participation.{required.value}"
 
 
 async def level_of(uow: UnitOfWork, person_id: int) -> Level:

@@ -1,5 +1,5 @@
 """The built-in citizen flows: menu, language, intake, my/followed proposals, lookup, proposal,
-discussion."""
+discussion, linking identities."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from conversations.flows import (
     discussion,
     intake,
     language,
+    link,
     listing,
     lookup,
     menu,
@@ -31,11 +32,15 @@ def builtin(*, menu_items: Sequence[MenuItem] = ()) -> FlowPack:
             lookup.flow(),
             proposal.flow(),
             discussion.flow(),
+            link.flow(),
         ),
         routes=(
             ("p:", "proposal"),
             ("d:", "discussion"),
             ("menu:", "menu"),
             ("lang:", "language"),
+            ("link:", "link"),
         ),
+        interceptors=(link.intercept,),  # "연결 123456" from any step
+        refusals=(link.offer_link,),  # a guest refused a support: the way to link a messenger
     )

@@ -17,6 +17,7 @@ MENU_ITEMS: tuple[tuple[str, str | None], ...] = (
     ("menu:lookup", "lookup"),
     ("menu:help", None),
     ("menu:language", "language"),
+    ("menu:link", "link"),
 )
 
 

@@ -9,6 +9,7 @@ import core.adapters.orm_campaigns  # noqa: F401,E402
 import core.adapters.orm_deliberation  # noqa: F401,E402
 import core.adapters.orm_delivery  # noqa: F401,E402
 import core.adapters.orm_officials  # noqa: F401,E402
+import core.adapters.orm_people  # noqa: F401,E402
 import core.adapters.orm_sync  # noqa: F401,E402
 import core.adapters.orm_web  # noqa: F401,E402
 from core.adapters import orm
