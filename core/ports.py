@@ -20,6 +20,7 @@ __all__ = [
     "ForumError",
     "ForumProposal",
     "ForumStatus",
+    "SkippedEvent",
     "ForumUnavailable",
     "PermanentSendError",
     "RetryLater",
@@ -238,6 +239,14 @@ class ForumStatus:
     status: str
     version: int
     history: tuple[ForumChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkippedEvent:
+    """A change-feed event the contract refused: left out so the feed moves on, and reported."""
+
+    event_id: str
+    problem: str
 
 
 class ForumBackend(Protocol):

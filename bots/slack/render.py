@@ -4,6 +4,7 @@ digests and slash-command answers. Every piece of citizen text goes through ``es
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "digest_messages",
     "discussion_alert_message",
     "esc",
+    "fit",
     "chart_texts",
     "help_message",
     "notice",
@@ -66,6 +68,7 @@ MAX_BLOCKS = 40  # Slack allows 50 per message; keep room
 SECTION_MAX = 2900  # Slack allows 3000 characters per section text
 MESSAGE_CHARS = 10_000  # keep each message's blocks well under ~12k characters
 HEADER_MAX = 150
+FIELD_MAX = 2000  # a section field's or a context element's text
 BODY_PREVIEW = 300
 
 
@@ -75,9 +78,22 @@ def esc(text: object) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_ENTITY_TAIL = re.compile(r"&[a-z]{0,3}$")  # a cut "&amp;", "&lt;" or "&gt;"
+
+
 def clip(text: str, limit: int) -> str:
+    """Cut already escaped text to ``limit`` characters (an ellipsis marks the cut), never
+    inside an entity: escape first, cut after, so escaping cannot grow a text past a limit."""
     text = " ".join(text.split()) if "\n" not in text else text.strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    cut = _ENTITY_TAIL.sub("", text[: limit - 1]).rstrip()
+    return cut + "…"
+
+
+def fit(text: object, limit: int) -> str:
+    """Citizen or official text for a Block Kit field: escaped, then cut to ``limit``."""
+    return clip(esc(text), limit)
 
 
 def _plain(text: str, limit: int = HEADER_MAX) -> dict[str, Any]:
@@ -89,11 +105,12 @@ def _md(text: str) -> dict[str, Any]:
 
 
 def _section(text: str) -> Block:
-    return {"type": "section", "text": _md(text)}
+    """A section of escaped text, never past Slack's 3,000 characters."""
+    return {"type": "section", "text": _md(clip(text, SECTION_MAX))}
 
 
 def _context(*texts: str) -> Block:
-    return {"type": "context", "elements": [_md(x) for x in texts if x]}
+    return {"type": "context", "elements": [_md(clip(x, FIELD_MAX)) for x in texts if x][:10]}
 
 
 def _status(status: ProposalStatus | str, locale: str) -> str:
@@ -130,14 +147,15 @@ def _card_fields(view: ProposalView, locale: str, tz: ZoneInfo) -> list[dict[str
         ("assignee", assignee),
         ("created", _local(view.created_at, tz)),
     ]
-    return [_md(f"*{t(f'slack.card.{key}', locale)}*\n{value}") for key, value in pairs]
+    return [_md(clip(f"*{t(f'slack.card.{key}', locale)}*\n{value}", FIELD_MAX))
+            for key, value in pairs]
 
 
 def _card_context(view: ProposalView, locale: str) -> Block | None:
     notes: list[str] = []
     last = view.history[-1] if view.history else None
     if last is not None and last.from_status is not None and last.reason:
-        notes.append(t("slack.card.last_reason", locale, reason=esc(clip(last.reason, 200))))
+        notes.append(t("slack.card.last_reason", locale, reason=fit(last.reason, 200)))
     if last is not None and last.expected_date:
         notes.append(t("slack.card.expected", locale, date=last.expected_date.isoformat()))
     comments = sum(1 for f in view.feedback if f.kind is FeedbackKind.COMMENT)
@@ -177,7 +195,7 @@ def triage_message(view: ProposalView, locale: str, tz: ZoneInfo) -> Message:
     blocks: list[Block] = [
         {"type": "header", "text": _plain(f"{view.tracking} {esc(view.title)}")},
         {"type": "section", "fields": _card_fields(view, locale, tz)},
-        _section(esc(clip(view.body, BODY_PREVIEW))),
+        _section(fit(view.body, BODY_PREVIEW)),
     ]
     context = _card_context(view, locale)
     if context is not None:
@@ -193,7 +211,7 @@ def detail_message(view: ProposalView, locale: str, tz: ZoneInfo) -> Message:
     message = triage_message(view, locale, tz)
     lines = [
         t("slack.show.history_line", locale, at=_local(h.at, tz),
-          status=_status(h.to_status, locale), reason=esc(clip(h.reason, 120)) or "-")
+          status=_status(h.to_status, locale), reason=fit(h.reason, 120) or "-")
         for h in view.history[-10:]
     ]
     blocks = message["blocks"][:-1]  # the buttons stay on the triage card
@@ -213,7 +231,7 @@ def _modal(callback_id: str, title_key: str, locale: str, view: ProposalView,
         "submit": _plain(t("slack.modal.submit", locale), 24),
         "close": _plain(t("slack.modal.cancel", locale), 24),
         "blocks": [
-            _context(f"*{view.tracking}* {esc(clip(view.title, 100))} · "
+            _context(f"*{view.tracking}* {fit(view.title, 100)} · "
                      f"{_status(view.status, locale)}"),
             *inputs,
         ],
@@ -284,7 +302,7 @@ def thread_reply(view: ProposalView, feedback: FeedbackView, locale: str,
         label = t("slack.reply.author", locale)
     else:
         label = t("slack.reply.comment", locale)
-    body = esc(clip(feedback.body, SECTION_MAX - 200))
+    body = fit(feedback.body, SECTION_MAX - 200)
     return {
         "text": f"{label} {view.tracking}",
         "blocks": [_section(f"*{label}* · {_local(feedback.at, tz)}\n{body}")],
@@ -292,18 +310,19 @@ def thread_reply(view: ProposalView, feedback: FeedbackView, locale: str,
 
 
 def alert_message(alert: Alert, locale: str) -> Message:
-    text = t("slack.alert.sync", locale, kind=esc(alert.kind), tracking=esc(alert.tracking or "-"),
-             attempts=alert.attempts, error=esc(clip(alert.error, 500)))
-    return {"text": text, "blocks": [_section(text)]}
+    text = t("slack.alert.sync", locale, kind=fit(alert.kind, 40),
+             tracking=fit(alert.tracking or "-", 40), attempts=alert.attempts,
+             error=fit(alert.error, 500))
+    return notice(text)
 
 
 def notice(text: str) -> Message:
     """A short answer built from the catalog (its parameters already escaped)."""
-    return {"text": text, "blocks": [_section(text)]}
+    return {"text": clip(text, SECTION_MAX), "blocks": [_section(text)]}
 
 
 def outcome_message(outcome: Outcome, locale: str) -> Message:
-    params: dict[str, Any] = {k: esc(v) for k, v in outcome.params.items()}
+    params: dict[str, Any] = {k: fit(v, 500) for k, v in outcome.params.items()}
     for key in ("status", "current", "new"):
         if key in outcome.params:
             try:
@@ -322,7 +341,7 @@ def help_message(locale: str) -> Message:
 
 
 def _summary_line(p: ProposalSummary, locale: str) -> str:
-    return t("slack.line.summary", locale, tracking=p.tracking, title=esc(clip(p.title, 80)),
+    return t("slack.line.summary", locale, tracking=p.tracking, title=fit(p.title, 80),
              status=_status(p.status, locale), supports=p.support_count)
 
 
@@ -343,8 +362,8 @@ def _sections(lines: Iterable[str], head: str = "") -> list[Block]:
 
 def search_message(words: str, results: Sequence[ProposalSummary], locale: str) -> Message:
     if not results:
-        return notice(t("slack.slash.search_none", locale, words=esc(clip(words, 100))))
-    head = t("slack.slash.search_head", locale, words=esc(clip(words, 100)), count=len(results))
+        return notice(t("slack.slash.search_none", locale, words=fit(words, 100)))
+    head = t("slack.slash.search_head", locale, words=fit(words, 100), count=len(results))
     lines = [_summary_line(p, locale) for p in results]
     return {"text": head, "blocks": _sections(lines, head)}
 
@@ -388,7 +407,7 @@ def _digest_blocks(digest: Digest, locale: str) -> list[Block]:
     if digest.new:
         groups.append((
             t("slack.digest.new", locale, count=digest.new_total),
-            [t("slack.line.new", locale, tracking=p.tracking, title=esc(clip(p.title, 80)),
+            [t("slack.line.new", locale, tracking=p.tracking, title=fit(p.title, 80),
                category=_category(p.category, locale), supports=p.support_count)
              for p in digest.new] + _more(len(digest.new), digest.new_total, locale),
         ))
@@ -396,13 +415,13 @@ def _digest_blocks(digest: Digest, locale: str) -> list[Block]:
         groups.append((
             t("slack.digest.supported", locale),
             [t("slack.line.supported", locale, tracking=e.proposal.tracking,
-               title=esc(clip(e.proposal.title, 80)), gained=e.gained,
+               title=fit(e.proposal.title, 80), gained=e.gained,
                supports=e.proposal.support_count) for e in digest.supported],
         ))
     if digest.moved:
         groups.append((
             t("slack.digest.moved", locale, count=digest.moved_total),
-            [t("slack.line.moved", locale, tracking=m.tracking, title=esc(clip(m.title, 80)),
+            [t("slack.line.moved", locale, tracking=m.tracking, title=fit(m.title, 80),
                old=_status(m.from_status, locale), new=_status(m.to_status, locale))
              for m in digest.moved] + _more(len(digest.moved), digest.moved_total, locale),
         ))
@@ -411,7 +430,7 @@ def _digest_blocks(digest: Digest, locale: str) -> list[Block]:
             t("slack.digest.overdue", locale, count=digest.overdue_total,
               days=digest.overdue_days),
             [t("slack.line.overdue", locale, tracking=o.proposal.tracking,
-               title=esc(clip(o.proposal.title, 80)), status=_status(o.proposal.status, locale),
+               title=fit(o.proposal.title, 80), status=_status(o.proposal.status, locale),
                days=o.idle_days) for o in digest.overdue]
             + _more(len(digest.overdue), digest.overdue_total, locale),
         ))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
-from core.adapters.forum_wire import change_from_wire
+from core.adapters.forum_wire import change_from_wire, changes_from_wire
 from core.ports import (
     ForumChange,
     ForumConflict,
@@ -17,9 +19,12 @@ from core.ports import (
     ForumProposal,
     ForumStatus,
     ForumUnavailable,
+    SkippedEvent,
 )
 
 __all__ = ["ForumSession", "HttpForum"]
+
+log = logging.getLogger(__name__)
 
 _RETRYABLE = {408, 409, 425, 429}
 PAGE = 100
@@ -58,6 +63,7 @@ class HttpForum:
     def __init__(self, *, base_url: str, token: str | None, timeout: float) -> None:
         self.base_url = base_url.rstrip("/")
         self._client = ForumSession(token=token, timeout=timeout)
+        self.skipped: deque[SkippedEvent] = deque(maxlen=100)  # `gongnon sync status` shows them
 
     async def _call(
         self,
@@ -191,12 +197,10 @@ class HttpForum:
         items = data.get("changes")
         if not isinstance(items, list):
             raise ForumUnavailable("changes: the answer has no list")
-        changes: list[ForumChange] = []
-        for item in items:
-            try:
-                changes.append(change_from_wire(item))
-            except ValueError as exc:
-                raise ForumUnavailable(f"changes: malformed event ({exc})") from exc
+        changes, skipped = changes_from_wire(items)
+        for event_id, problem in skipped:  # recorded and skipped: one bad event never blocks
+            log.warning("forum change feed: event %r skipped: %s", event_id, problem)
+            self.skipped.append(SkippedEvent(event_id=event_id, problem=problem))
         next_cursor = data.get("next_cursor")
         return changes, (str(next_cursor) if next_cursor else cursor)
 
