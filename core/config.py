@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     forum_token: SecretStr | None = None
     forum_webhook_secret: SecretStr | None = None
     forum_decidim_component_id: str | None = None
+    # Decidim's machine sign-in (POST /api/sign_in): the API user's key and secret; the JWT it
+    # answers is renewed before it expires. Without them GONGNON_FORUM_TOKEN is sent as is.
+    forum_decidim_api_key: SecretStr | None = None
+    forum_decidim_api_secret: SecretStr | None = None
     forum_timeout_seconds: float = Field(default=10.0, gt=0)
     sync_max_attempts: int = Field(default=10, ge=1)
     sync_reconcile_minutes: int = Field(default=5, ge=1)

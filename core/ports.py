@@ -21,6 +21,7 @@ __all__ = [
     "ForumProposal",
     "ForumStatus",
     "SkippedEvent",
+    "VoteRefused",
     "ForumUnavailable",
     "PermanentSendError",
     "RetryLater",
@@ -201,6 +202,11 @@ class ForumConflict(ForumError):
         self.version = version
 
 
+class VoteRefused(ForumError):
+    """The forum refused a support for good (a vote limit, voting closed, or the same voter
+    again where the forum cannot say which): recorded, never retried, never blocking."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ForumProposal:
     tracking: str
@@ -262,7 +268,10 @@ class ForumBackend(Protocol):
         self, forum_id: str, *, body: str, author_ref: str, idempotency_key: str
     ) -> str: ...
 
-    async def add_support(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
+    async def add_support(
+        self, forum_id: str, *, author_ref: str, idempotency_key: str
+    ) -> str | None:
+        """Returns a note kept on the outbox row (e.g. ``"voted"``), or None."""
         ...
 
     async def withdraw(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:

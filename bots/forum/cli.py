@@ -55,6 +55,15 @@ def _print_status(info: dict[str, Any], locale: str) -> None:
     for row in info["dead_letters"]:
         print(t("sync.cli.dead_row", locale, **row))
     print(t("sync.cli.sent", locale, sent=info["sent"]))
+    supports = info.get("supports") or {}
+    if supports:
+        print(t("sync.cli.supports", locale, voted=supports.get("voted", 0),
+                counted_once=supports.get("counted_once", 0),
+                refused=supports.get("refused", 0)))
+    for key in info.get("limitations") or ():
+        print(t("sync.cli.limitation", locale, text=t(key, locale)))
+    for skipped in info.get("skipped_events") or ():
+        print(t("sync.cli.skipped", locale, **skipped))
     if info["cursor"] is not None:
         print(t("sync.cli.cursor", locale, cursor=info["cursor"], at=info["cursor_updated_at"]))
     else:

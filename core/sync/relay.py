@@ -27,6 +27,7 @@ from core.ports import (
     ForumError,
     ForumProposal,
     ForumUnavailable,
+    VoteRefused,
 )
 from core.sync.repository import Claimed, SyncRepository
 from core.unit_of_work import UnitOfWork
@@ -108,10 +109,7 @@ class Relay:
         if forum_id is None:
             raise _NotOnForum(f"{item.tracking} has no forum id (created before sync?)")
         if item.kind == "support":
-            await self.backend.add_support(
-                forum_id, author_ref=payload["author_ref"], idempotency_key=key
-            )
-            return None
+            return await self._support(item, forum_id)
         if item.kind == "feedback":
             return await self.backend.add_feedback(
                 forum_id, body=payload["body"], author_ref=payload["author_ref"],
@@ -133,6 +131,35 @@ class Relay:
             )
             return str(version)
         raise ForumError(f"unknown outbox kind {item.kind!r}")
+
+    async def _support(self, item: Claimed, forum_id: str) -> str | None:
+        """A support. Where the forum votes as one user for everyone (Decidim), the first one
+        is the vote and the rest are ``counted_once``. A refusal on a retry means our earlier
+        attempt landed (its answer was lost): ``voted``; on a first attempt it is a refusal."""
+        if getattr(self.backend, "supports_once", False):
+            async with self.db.read() as session:
+                if await SyncRepository(session).support_sent(item.proposal_id):
+                    return "counted_once"
+        try:
+            note = await self.backend.add_support(
+                forum_id, author_ref=item.payload["author_ref"],
+                idempotency_key=item.idempotency_key,
+            )
+        except VoteRefused:
+            if item.attempts > 1 and getattr(self.backend, "supports_once", False):
+                return "voted"
+            raise
+        return note
+
+    async def _record_refused(self, item: Claimed, error: str) -> str:
+        """A support the forum refused for good: kept as done with the reason, so the
+        proposal's later rows are not held behind it (``gongnon sync status`` counts them)."""
+        async with self.db.write() as session:
+            done = await SyncRepository(session).finish(
+                item.id, owner=self.name, status="sent", sent_at=self.clock.now(),
+                last_error=error[:500], forum_ref="refused",
+            )
+        return "sent" if done else "lost"
 
     async def _record_sent(self, item: Claimed, forum_ref: str | None) -> bool:
         uow = UnitOfWork(self.db, self.clock)
@@ -170,6 +197,9 @@ class Relay:
             forum_ref = await self._send(item)
         except ForumConflict as exc:
             return await self._conflict(item, exc)
+        except VoteRefused as exc:
+            log.info("outbox %s: the forum refused the support: %s", item.id, exc)
+            return await self._record_refused(item, str(exc))
         except ForumUnavailable as exc:
             log.info("outbox %s (%s) attempt %s: forum unavailable: %s",
                      item.id, item.kind, item.attempts, exc)

@@ -187,6 +187,28 @@ class SyncRepository:
             oldest_pending_at=oldest,
         )
 
+    async def support_sent(self, proposal_id: int) -> bool:
+        """Whether a support of this proposal already reached the forum (any voter)."""
+        found = await self.session.execute(
+            select(SyncOutbox.id).where(
+                SyncOutbox.proposal_id == proposal_id, SyncOutbox.kind == "support",
+                SyncOutbox.status == "sent", SyncOutbox.forum_ref == "voted",
+            ).limit(1)
+        )
+        return found.first() is not None
+
+    async def support_notes(self) -> dict[str, int]:
+        """Sent supports by their note: ``voted``, ``counted_once`` (the forum counts the
+        proposal's chat supporters once), ``refused`` (the forum said no for good)."""
+        rows = (
+            await self.session.execute(
+                select(SyncOutbox.forum_ref, func.count(SyncOutbox.id))
+                .where(SyncOutbox.kind == "support", SyncOutbox.status == "sent")
+                .group_by(SyncOutbox.forum_ref)
+            )
+        ).all()
+        return {str(note or "sent"): int(n) for note, n in rows}
+
     async def dead_rows(self, limit: int = 20) -> list[SyncOutbox]:
         rows = await self.session.execute(
             select(SyncOutbox)

@@ -37,11 +37,15 @@ def build_backend(settings: Settings) -> ForumBackend:
         from core.adapters.forum_decidim import DecidimForum
 
         assert settings.forum_url is not None
+        key, secret = settings.forum_decidim_api_key, settings.forum_decidim_api_secret
         return DecidimForum(
             api_url=settings.forum_url,
             token=token,
             component_id=settings.forum_decidim_component_id or "",
             timeout=settings.forum_timeout_seconds,
+            locale=settings.default_locale,
+            api_key=key.get_secret_value() if key else None,
+            api_secret=secret.get_secret_value() if secret else None,
         )
     from core.adapters.forum_local import LocalForum
 
@@ -124,6 +128,7 @@ class SyncService:
             counts = await repo.counts()
             cursor, cursor_at = await repo.cursor(CURSOR)
             dead = await repo.dead_rows()
+            supports = await repo.support_notes()
         now = self.core.clock.now()
         oldest = counts.oldest_pending_at
         return {
@@ -135,6 +140,12 @@ class SyncService:
             "sent": counts.sent,
             "oldest_pending_at": oldest.isoformat() if oldest else None,
             "oldest_pending_age_seconds": (now - oldest).total_seconds() if oldest else None,
+            "supports": supports,
+            "limitations": list(getattr(self.backend, "limitations", ())),
+            "skipped_events": [
+                {"id": skipped.event_id, "problem": skipped.problem}
+                for skipped in list(getattr(self.backend, "skipped", ()))[-20:]
+            ],
             "cursor": cursor,
             "cursor_updated_at": cursor_at.isoformat() if cursor_at else None,
             "dead_letters": [
