@@ -35,6 +35,7 @@ def _script(n: int) -> list[Incoming]:
     return [
         Command("start"),
         Picked("menu:submit"),
+        Picked("notice:agree"),  # a new citizen agrees to the personal-data notice once
         Text(f"정류장 그늘막 설치 제안 {n}"),
         Text(BODY),
         Picked("cat:transport"),

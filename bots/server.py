@@ -20,7 +20,7 @@ from bots.forum.routes import ForumMount
 from bots.guard import ConnectionGuard, GuardedSite, descriptor_budget, networks
 from bots.web.routes import WebMount
 from conversations import Engine, FlowPack, build_engine
-from conversations.flows import survey
+from conversations.flows import privacy, survey
 from core.bootstrap import Core, bootstrap
 from core.config import Settings
 
@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 def flow_packs(core: Core) -> list[FlowPack]:
     """The flows the core's features add to the conversations: the campaigns (always
-    installed) bring polls and surveys, consent and topics. A new feature's flows go here."""
-    return [survey.pack()]
+    installed) bring polls and surveys, consent and topics; privacy brings the personal-data
+    notice (a gate before a first write) and "내 정보". A new feature's flows go here."""
+    return [survey.pack(), privacy.pack()]
 
 
 def conversation_engine(core: Core, *, extra: Sequence[FlowPack] = ()) -> Engine:

@@ -19,8 +19,8 @@ __all__ = ["Engine", "FlowPack", "build_engine"]
 
 
 def build_engine(core: CoreAPI, *, packs: Sequence[FlowPack] = ()) -> Engine:
-    """The engine with the built-in flows plus ``packs``, in that order (menu entries and
-    interceptors keep the packs' order)."""
+    """The engine with the built-in flows plus ``packs``, in that order (menu entries,
+    interceptors and gates keep the packs' order)."""
     base = builtin(menu_items=[item for pack in packs for item in pack.menu])
     every = (base, *packs)
     return Engine(
@@ -29,4 +29,5 @@ def build_engine(core: CoreAPI, *, packs: Sequence[FlowPack] = ()) -> Engine:
         routes=[route for pack in every for route in pack.routes],
         interceptors=[fn for pack in every for fn in pack.interceptors],
         refusals=[fn for pack in every for fn in pack.refusals],
+        gates=[fn for pack in every for fn in pack.gates],
     )

@@ -32,6 +32,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("mine", "mine"),
     CommandSpec("following", "following"),
     CommandSpec("lookup", "lookup", aliases=("find",)),
+    CommandSpec("mydata", "mydata"),  # 내 정보: see, download, withdraw, delete (core.privacy)
     CommandSpec("language", "language", aliases=("lang",)),
     CommandSpec("link", "link", takes_arg=True),
     CommandSpec("cancel", None),

@@ -12,7 +12,16 @@ from typing import Any
 
 from conversations import drafts
 from conversations.commands import by_name
-from conversations.flow import Ctx, Flow, Interceptor, Refusal, Step, error_text, short_label
+from conversations.flow import (
+    Ctx,
+    Flow,
+    Gate,
+    Interceptor,
+    Refusal,
+    Step,
+    error_text,
+    short_label,
+)
 from conversations.incoming import (
     Command,
     Inbound,
@@ -65,7 +74,8 @@ class Engine:
     Built once with everything it runs (``conversations.build_engine`` assembles the packs):
     ``flows`` by name, ``routes`` as (choice-id prefix, flow name) pairs that start a flow from
     any state (the longest prefix wins; a later pair replaces an earlier one for the same
-    prefix), ``interceptors`` that see every input before any flow.
+    prefix), ``interceptors`` that see every input before any flow, ``gates`` that see every
+    step about to be shown (``conversations.flow.Gate``).
     """
 
     def __init__(
@@ -76,6 +86,7 @@ class Engine:
         routes: Sequence[tuple[str, str]] = (),
         interceptors: Sequence[Interceptor] = (),
         refusals: Sequence[Refusal] = (),
+        gates: Sequence[Gate] = (),
     ) -> None:
         self.core = core
         self._flows: dict[str, Flow] = {flow.name: flow for flow in flows}
@@ -86,6 +97,7 @@ class Engine:
         self._routes = sorted(by_prefix.items(), key=lambda r: -len(r[0]))
         self._interceptors = tuple(interceptors)
         self._refusals = tuple(refusals)
+        self._gates = tuple(gates)
         self._cancel_words = _words("conv.words.cancel")
         self._back_words = _words("conv.words.back")
         self._menu_words = _words("conv.words.menu")
@@ -314,7 +326,7 @@ class Engine:
             self._cancel(ctx)
         elif name == "back":
             self._back(ctx)
-        elif name in _COMMANDS and _COMMANDS[name].flow is not None:
+        elif name in _COMMANDS and _COMMANDS[name].flow in self._flows:  # its pack is here
             spec = _COMMANDS[name]
             arg = cmd.arg.strip()[:40] if spec.takes_arg else ""
             ctx.start(str(spec.flow), **dict(spec.data), **({"arg": arg} if arg else {}))
@@ -487,6 +499,8 @@ class Engine:
                 raise RuntimeError(f"too many redirects in flow {ctx.flow}")
             self._enter(ctx)
             target, ctx.target = ctx.target, None
+            if await self._gated(ctx, target.step):
+                continue
             stack = ctx.state.setdefault("stack", [])
             if target.remember and target.step != ctx.step and self._current_step(ctx).remember:
                 stack.append(ctx.step)
@@ -512,6 +526,12 @@ class Engine:
         elif not ctx.acted:
             ctx.retry(ctx.t("conv.hint.not_understood"))
             self._attach_retry(ctx)
+
+    async def _gated(self, ctx: Ctx, step: str) -> bool:
+        for gate in self._gates:
+            if await gate(ctx, ctx.flow, step):
+                return True
+        return False
 
     def _current_step(self, ctx: Ctx) -> Step:
         flow = self._flows.get(ctx.flow) or self._flows["menu"]

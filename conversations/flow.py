@@ -22,6 +22,7 @@ __all__ = [
     "Ctx",
     "Flow",
     "FlowPack",
+    "Gate",
     "Interceptor",
     "LocationHandler",
     "MenuItem",
@@ -96,6 +97,10 @@ Refusal = Callable[["Ctx", DomainError], None]
 explanation is on ``ctx.out`` and the state is back to before the turn (the draft stays): it may
 add to the explanation or offer a way on (``ctx.retry_choices``)."""
 
+Gate = Callable[["Ctx", str, str], Awaitable[bool]]
+"""``fn(ctx, flow, step)`` runs before a step is shown; True means it sent the person elsewhere
+(with ``ctx.start``) and the step is not shown (e.g. the privacy notice before a first write)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MenuItem:
@@ -111,7 +116,8 @@ class FlowPack:
 
     ``routes`` are (choice-id prefix, flow name) pairs: a picked choice id starting with the
     prefix starts that flow from any state. ``menu`` entries follow the built-in ones on the
-    main menu; ``interceptors`` run before any flow, in the order the packs are given.
+    main menu; ``interceptors`` run before any flow, in the order the packs are given;
+    ``gates`` see every step about to be shown and may send the person elsewhere first.
     """
 
     flows: tuple[Flow, ...] = ()
@@ -119,6 +125,7 @@ class FlowPack:
     menu: tuple[MenuItem, ...] = ()
     interceptors: tuple[Interceptor, ...] = ()
     refusals: tuple[Refusal, ...] = ()
+    gates: tuple[Gate, ...] = ()
 
 
 def error_text(err: DomainError, locale: str) -> str:

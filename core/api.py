@@ -34,6 +34,7 @@ __all__ = [
     "CoreAPI",
     "DiscussionReads",
     "PeopleReads",
+    "PrivacyReads",
     "ProposalReads",
 ]
 
@@ -97,6 +98,19 @@ class PeopleReads(Protocol):
     async def identities_of(self, person_id: int) -> list[IdentityRow]: ...
 
 
+class PrivacyReads(Protocol):
+    """What the notice gate and "내 정보" read of the privacy feature (``core.privacy``)."""
+
+    @property
+    def notice_version(self) -> str: ...
+
+    async def has_agreed(self, person_id: int) -> bool: ...
+
+    async def data_of(self, person_id: int) -> dict[str, Any] | None: ...
+
+    async def download_of(self, person_id: int) -> bytes | None: ...
+
+
 class CommandLimits(Protocol):
     """What one person may do (``core.limits``): raises ``core.limits.Limited`` when over."""
 
@@ -106,7 +120,8 @@ class CommandLimits(Protocol):
 class CoreAPI(Protocol):
     """The core as a conversation sees it: settings, clock, the conversation store, the
     channels' senders (for their capabilities), the read side (views, similar proposals,
-    campaigns, discussions, linked identities), a person's limits, and ``execute(command)``."""
+    campaigns, discussions, linked identities, privacy), a person's limits, and
+    ``execute(command)``."""
 
     @property
     def settings(self) -> Settings: ...
@@ -131,6 +146,9 @@ class CoreAPI(Protocol):
 
     @property
     def discussions(self) -> DiscussionReads: ...
+
+    @property
+    def privacy(self) -> PrivacyReads: ...
 
     @property
     def limits(self) -> CommandLimits: ...

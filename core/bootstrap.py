@@ -3,7 +3,7 @@
 Nothing is built at import time. Channels register their ``Sender`` on the core before
 ``start()``; each feature's ``install(core)`` registers its handlers, subscribers, jobs, hooks
 and health probes and returns its typed service, which the ``Core`` keeps as an attribute
-(``core.webchat``, ``core.sync``, ``core.officials``, ``core.campaigns``).
+(``core.webchat``, ``core.sync``, ``core.officials``, ``core.campaigns``, ``core.privacy``).
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ from core.messagebus import MessageBus
 from core.officials.service import Officials
 from core.people.views import PeopleViews
 from core.ports import Clock, Sender, StateStore, SystemClock
+from core.privacy import feature as privacy
+from core.privacy.service import PrivacyService
 from core.similarity import SimilarProposals
 from core.sync.service import SyncService
 from core.unit_of_work import UnitOfWork
@@ -85,6 +87,7 @@ class Core:
     officials: Officials = field(init=False)
     campaigns: CampaignService = field(init=False)
     people: PeopleViews = field(init=False)  # linked identities (core.people)
+    privacy: PrivacyService = field(init=False)  # notice consent, my data, erasure, retention
     _start_hooks: list[Hook] = field(default_factory=list)
     _stop_hooks: list[Hook] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -237,4 +240,5 @@ async def bootstrap(
     deliberation.install(core)
     core.people = people.install(core)  # linked identities: link codes, merges
     verification.install(core)  # SMS codes raising a person to verified (Verifier port)
+    core.privacy = privacy.install(core, webchat=core.webchat)
     return core

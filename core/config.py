@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     # false where a one-shot `gongnon migrate` runs first (compose): start-up only checks the schema
     migrate_on_start: bool = True
 
+    # --- privacy notice: a new version is shown (and agreed to) again before proposing ------
+    privacy_notice_version: str = Field(default="2026-12-01", min_length=1, max_length=32)
+    privacy_notice_enabled: bool = True  # off only in tests that are about something else
+
+    # --- retention (privacy): finished rows are purged daily after this many days ------
+    retention_delivery_days: int = Field(default=30, ge=1)  # sent/failed/cancelled deliveries
+    retention_outbox_days: int = Field(default=90, ge=1)  # forum rows sent, Slack rows done
+    retention_audit_days: int = Field(default=3 * 365, ge=30)  # officials' audited actions
+    retention_journal_days: int = Field(default=14, ge=1)  # the durable inbound journal
+    retention_purge_hour: int = Field(default=4, ge=0, le=23)  # local time of the daily purge
+
     # --- web chat ------------------------------------------------------------------
     web_enabled: bool = True  # serve the chat page at / and the /webchat API
     web_session_idle_days: int = Field(default=180, ge=1)  # a session unused this long expires

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import cast
 
-__all__ = ["Choice", "Image", "Reply", "ReplyKind", "Request"]
+__all__ = ["Choice", "Document", "Image", "Reply", "ReplyKind", "Request"]
 
 
 class ReplyKind(StrEnum):
@@ -44,6 +44,16 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
+class Document:
+    """A file to hand over (e.g. "my data" as JSON). Sent as a file where the channel can
+    (Telegram ``sendDocument``); the web chat offers a download link instead of the bytes."""
+
+    name: str
+    mime: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One message. ``text`` is plain text: renderers escape it for their platform.
 
@@ -60,6 +70,7 @@ class Reply:
     edit: bool = False
     kind: ReplyKind = ReplyKind.CONVERSATION
     meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    document: Document | None = None  # conversation replies only: never queued (no bytes in rows)
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape the web chat API uses."""

@@ -75,6 +75,7 @@ class ChannelCapabilities:
     location_intake: bool = False
     images: bool = True
     keeps_typed_text: bool = False  # a refused text stays in the person's box (web page)
+    documents: bool = False  # can hand over a file (``Reply.document``): a file or a link
     identity_level: str = "guest"  # participation an identity here vouches for (messenger: tied
     # to a phone number by the platform); see core.participation
 
@@ -289,6 +290,11 @@ class ForumBackend(Protocol):
     ) -> int:
         """An official's status change; returns the forum's version of it. Compare-and-set:
         raises ``ForumConflict`` when the forum's status is no longer ``from_status``."""
+        ...
+
+    async def anonymise(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
+        """The person behind ``author_ref`` was erased: on this proposal, whatever they wrote or
+        supported becomes anonymous (the forum replaces the reference)."""
         ...
 
     async def proposal_status(self, forum_id: str) -> ForumStatus:

@@ -60,6 +60,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         # Most tests drive flows with web sessions; tests/unit/test_participation.py covers the
         # production default (messenger) and every level.
         "participation_level": "guest",
+        "privacy_notice_enabled": False,  # tests/unit/test_privacy_flows.py turns it on
         "_env_file": None,
     }
     base.update(overrides)

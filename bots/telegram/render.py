@@ -215,6 +215,10 @@ def render(reply: Reply, *, chat_id: int, locale: str, edit_ref: str | None = No
     elif reply.choices:
         markup, tokens = _inline_keyboard(reply.choices)
     calls: list[TelegramCall] = []
+    if reply.document is not None:  # the file first, the words (and buttons) after it
+        calls.append(TelegramCall(
+            method="sendDocument", params={"chat_id": chat_id, "document": reply.document}
+        ))
     photo = _photo_source(reply)
     if photo is not None:
         caption = _chunks_html(heading, body, CAPTION_MAX)

@@ -24,7 +24,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bots.telegram.render import Rendered, TelegramCall, render
 from core.i18n import normalise_locale
-from core.messages import Reply
+from core.messages import Document, Reply
 from core.ports import (
     ChannelCapabilities,
     ChannelLimits,
@@ -71,6 +71,7 @@ def capabilities() -> ChannelCapabilities:
         photo_intake=True,
         location_intake=True,
         images=True,
+        documents=True,  # sendDocument
         identity_level="messenger",  # Telegram ties every account to a phone number
     )
 
@@ -165,6 +166,9 @@ class TelegramSender:
         params = dict(call.params)
         if isinstance(params.get("photo"), bytes):
             params["photo"] = InputFile(params["photo"], filename="image.png")
+        if isinstance(params.get("document"), Document):  # multipart upload with its file name
+            doc = params["document"]
+            params["document"] = InputFile(doc.data, filename=doc.name)
         try:
             result = await self.bot.do_api_request(call.method.lower(), api_kwargs=params)
         except RetryAfter as exc:

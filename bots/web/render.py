@@ -12,6 +12,7 @@ from core.messages import Reply
 __all__ = ["error_body", "render_replies", "render_reply", "sse_event"]
 
 UPLOAD_URL = "/webchat/files/"
+DOWNLOAD_URL = "/webchat/mydata"  # "my data" as a file, fresh, for the session's person only
 
 
 def _image(reply: Reply) -> dict[str, str] | None:
@@ -36,6 +37,8 @@ def render_reply(reply: Reply) -> dict[str, Any]:
     image = _image(reply)
     if image is not None:
         out["image"] = image
+    if reply.document is not None:  # never the bytes: a link the session may open
+        out["download"] = {"name": reply.document.name, "url": DOWNLOAD_URL}
     return out
 
 

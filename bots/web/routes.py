@@ -78,6 +78,7 @@ class WebMount:
         self.settings = settings
         self._chat: WebChat | None = None
         self._engine: Engine | None = None
+        self._core: Core | None = None
         self._template: str | None = None
         self.trusted = networks(settings.trusted_proxies)
         budget = descriptor_budget(
@@ -102,11 +103,13 @@ class WebMount:
         app.router.add_post("/webchat/upload", self._guard("upload", self.upload))
         app.router.add_get("/webchat/events", self._guard("events", self.events))
         app.router.add_get("/webchat/files/{id}", self._guard("file", self.file))
+        app.router.add_get("/webchat/mydata", self._guard("mydata", self.mydata))
         app.on_shutdown.append(self._on_shutdown)
 
     async def start(self, app: web.Application, core: Core, engine: Engine) -> None:
         self._chat = core.webchat
         self._engine = engine
+        self._core = core
         self._limits = core.limits
         core.register_sender(WebSender(chat=self._chat))
         core.add_health("webstreams", self._stream_stats)
@@ -346,6 +349,26 @@ class WebMount:
             raise BadInput("not_found", status=404)
         path, content_type, _owner = found
         return web.FileResponse(path, headers={"Content-Type": content_type, **API_HEADERS})
+
+    async def mydata(self, request: web.Request) -> web.StreamResponse:
+        """"My data" as a JSON file, made now, for the person behind this session only."""
+        web_session = await self._session_for(request, request.query.get("session"))
+        core = self._core
+        if core is None:
+            raise web.HTTPServiceUnavailable()
+        known = await core.views.identity(CHANNEL, web_session.id)
+        raw = await core.privacy.download_of(known.person_id) if known is not None else None
+        if raw is None:
+            raise BadInput("not_found", status=404)
+        return web.Response(
+            body=raw,
+            content_type="application/json",
+            charset="utf-8",
+            headers={
+                **API_HEADERS,
+                "Content-Disposition": 'attachment; filename="gongnon-mydata.json"',
+            },
+        )
 
     # --- server-sent events ----------------------------------------------------------------
     async def events(self, request: web.Request) -> web.StreamResponse:

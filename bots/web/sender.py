@@ -26,6 +26,7 @@ class WebSender:
         location_intake=True,
         images=True,
         keeps_typed_text=True,
+        documents=True,  # a download link served to the session (bots/web/routes.py)
     )
     limits = ChannelLimits(per_second=500.0)  # our own database: no platform limit
 

@@ -460,6 +460,11 @@ class DecidimForum:
         except _GraphQLError as exc:
             raise ForumError(f"decidim withdraw: {exc}") from exc
 
+    async def anonymise(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
+        # Decidim holds no reference to our citizens: every proposal, comment and vote is made
+        # by the service account (author_ref is never sent), so there is nothing to rewrite.
+        return None
+
     async def add_feedback(
         self, forum_id: str, *, body: str, author_ref: str, idempotency_key: str
     ) -> str:

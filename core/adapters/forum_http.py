@@ -175,6 +175,14 @@ class HttpForum:
         except (KeyError, TypeError, ValueError) as exc:
             raise ForumUnavailable(f"status {forum_id}: the answer has no version") from exc
 
+    async def anonymise(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
+        await self._call(
+            "POST",
+            f"/proposals/{quote(forum_id, safe='')}/anonymise",
+            body={"author_ref": author_ref},
+            idempotency_key=idempotency_key,
+        )
+
     async def proposal_status(self, forum_id: str) -> ForumStatus:
         data = await self._call("GET", f"/proposals/{quote(forum_id, safe='')}")
         try:

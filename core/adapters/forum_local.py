@@ -40,6 +40,9 @@ class LocalForum:
     ) -> int:
         return 0
 
+    async def anonymise(self, forum_id: str, *, author_ref: str, idempotency_key: str) -> None:
+        return None  # the bots' own tables are the forum: erasure already changed them
+
     async def proposal_status(self, forum_id: str) -> ForumStatus:
         raise ForumError("the local forum keeps no separate status: read core.views")
 

@@ -99,7 +99,12 @@ class ConsentState(Base):
 
 
 class ConsentEvent(Base):
-    """The consent ledger: every opt-in and opt-out, when, where and how."""
+    """The consent ledger: every opt-in and opt-out, when, where and how.
+
+    ``purpose`` ``campaign``: campaign messages (opt_in | opt_out). ``privacy``: the personal-data
+    notice shown before a first proposal, comment or ballot (agree | refuse), with the notice's
+    ``version`` (core.privacy.consent).
+    """
 
     __tablename__ = "consent_ledger"
 
@@ -107,7 +112,10 @@ class ConsentEvent(Base):
     person_id: Mapped[int] = mapped_column(
         ForeignKey("persons.id", ondelete="CASCADE"), index=True
     )
-    action: Mapped[str] = mapped_column(String(12))  # opt_in | opt_out
+    purpose: Mapped[str] = mapped_column(String(16), default="campaign",
+                                         server_default="campaign")
+    version: Mapped[str | None] = mapped_column(String(32), default=None)
+    action: Mapped[str] = mapped_column(String(12))  # opt_in | opt_out | agree | refuse
     channel: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(200))  # the words or button that did it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

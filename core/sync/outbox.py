@@ -9,6 +9,7 @@ from collections.abc import Callable
 from core import events as e
 from core.adapters.orm import Feedback
 from core.messagebus import MessageBus
+from core.privacy.events import PersonErased
 from core.sync.repository import SyncRepository
 from core.unit_of_work import UnitOfWork
 
@@ -115,7 +116,22 @@ def register(bus: MessageBus, *, author_ref: Callable[[int | None], str]) -> Non
         )
 
     bus.in_transaction(e.StatusChanged, on_status_changed)
+    async def on_erased(event: PersonErased, uow: UnitOfWork) -> None:
+        # One row per proposal the person wrote, commented on or supported; the key makes a
+        # second erasure (or a retried transaction) queue nothing more.
+        ref = author_ref(event.person_id)
+        for proposal_id, tracking in event.touched:
+            await uow.repo(SyncRepository).enqueue(
+                kind="anonymise",
+                proposal_id=proposal_id,
+                tracking=tracking,
+                idempotency_key=_key("anonymise", tracking, ref[len(AUTHOR_PREFIX):]),
+                payload={"author_ref": ref},
+                now=uow.now(),
+            )
+
     bus.in_transaction(e.ProposalSubmitted, on_submitted)
+    bus.in_transaction(PersonErased, on_erased)
     bus.in_transaction(e.ProposalSupported, on_supported)
     bus.in_transaction(e.FeedbackAdded, on_feedback)
     bus.in_transaction(e.ProposalWithdrawn, on_withdrawn)

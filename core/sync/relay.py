@@ -120,6 +120,11 @@ class Relay:
                 forum_id, author_ref=payload["author_ref"], idempotency_key=key
             )
             return None
+        if item.kind == "anonymise":
+            await self.backend.anonymise(
+                forum_id, author_ref=payload["author_ref"], idempotency_key=key
+            )
+            return None
         if item.kind == "status":
             version = await self.backend.change_status(
                 forum_id,

@@ -204,3 +204,18 @@ async def test_fake_enforces_rate_limits(tg: FakeTelegram) -> None:
             with pytest.raises(RetryLater):
                 await sender.send("4", Reply(text="e"))  # a fourth in one second overall
         assert (limited.sent, limited.rejected_429, limited.violations) == (3, 2, 2)
+
+
+async def test_a_document_goes_as_a_file_then_the_words(
+    tg: FakeTelegram, sender: TelegramSender
+) -> None:
+    from core.messages import Document
+
+    data = '{"proposals": [], "이름": "홍길동"}'.encode()
+    reply = Reply(text="내 정보를 파일로 보내 드립니다.", choices=(Choice("menu:main", "메뉴"),),
+                  document=Document(name="gongnon-mydata.json", mime="application/json", data=data))
+    await sender.send(str(CHAT), reply)
+    sent = sorted((m for m in tg.messages.values() if m.chat_id == CHAT),
+                  key=lambda m: m.message_id)
+    assert sent[0].document == data and sent[0].file_name == "gongnon-mydata.json"
+    assert sent[1].text == "내 정보를 파일로 보내 드립니다." and sent[1].reply_markup is not None

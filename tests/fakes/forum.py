@@ -72,6 +72,7 @@ class FakeForum:
         app.router.add_post("/proposals/{id}/feedback", self._feedback)
         app.router.add_post("/proposals/{id}/supports", self._support)
         app.router.add_post("/proposals/{id}/withdraw", self._withdraw)
+        app.router.add_post("/proposals/{id}/anonymise", self._anonymise)
         app.router.add_post("/proposals/{id}/status", self._status)
         app.router.add_get("/changes", self._changes)
         return app
@@ -264,6 +265,26 @@ class FakeForum:
                                 reason=p.get("reason") or None,
                                 expected_date=p.get("expected_date"))
             return 200, {"id": record.id, "status": record.status, "version": event["version"]}
+
+        return await self._write(request, op)
+
+    async def _anonymise(self, request: web.Request) -> web.Response:
+        async def op(req: web.Request, p: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            record = self._record(req)
+            if record is None:
+                return 404, {"error": "not_found"}
+            ref = p.get("author_ref")
+            if not ref:
+                return 400, {"error": "missing"}
+            anonymous = "gongnon:anonymous"
+            if record.author_ref == ref:
+                record.author_ref = anonymous
+            record.supports = [anonymous if s == ref else s for s in record.supports]
+            for comment in record.comments:
+                if comment.get("author_ref") == ref:
+                    comment["author_ref"] = anonymous
+            self.writes.append(("anonymise", record.external_ref, ref))
+            return 200, self._proposal_json(record)
 
         return await self._write(request, op)
 

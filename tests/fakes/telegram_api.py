@@ -246,6 +246,8 @@ class SentMessage:
     raw: str  # what the bot sent in ``text``/``caption``
     photo: bytes | str | None = None
     edits: int = 0
+    document: bytes | None = None  # an uploaded file (sendDocument)
+    file_name: str | None = None
 
 
 @dataclass(slots=True)
@@ -683,6 +685,7 @@ class FakeTelegram:
             async for part in reader:
                 if part.filename is not None:  # type: ignore[union-attr]
                     files[part.name or ""] = bytes(await part.read())  # type: ignore[union-attr]
+                    files[f"{part.name}#filename"] = str(part.filename).encode()  # type: ignore[union-attr]
                 else:
                     params[part.name or ""] = self._coerce(part.name or "", await part.text())  # type: ignore[union-attr]
         else:
@@ -797,7 +800,13 @@ class FakeTelegram:
             else None
         )
         kwargs: dict[str, Any] = {}
-        if stored.photo is not None:
+        if stored.document is not None:
+            kwargs["document"] = Document(
+                f"BQACsent{stored.message_id}", f"dsent{stored.message_id}",
+                file_name=stored.file_name, file_size=len(stored.document),
+            )
+            kwargs["caption"] = stored.text or None
+        elif stored.photo is not None:
             kwargs["photo"] = [
                 PhotoSize(f"AgACsent{stored.message_id}", f"usent{stored.message_id}", 800, 600)
             ]
@@ -859,6 +868,21 @@ class FakeTelegram:
             p.get("reply_markup"),
             raw,
             photo=photo,
+        )
+        self.messages[(chat_id, stored.message_id)] = stored
+        return self._message_dict(stored)
+
+    async def _m_senddocument(self, p: dict[str, Any], f: dict[str, bytes]) -> Any:
+        chat_id = self._chat_id(p)
+        document = f.get("document")
+        if document is None:  # a file_id or URL string: this fake only takes uploads
+            raise _ApiError(400, "Bad Request: there is no document in the request")
+        raw = str(p.get("caption", ""))
+        text, entities = self._parse_text(raw, p.get("parse_mode"), CAPTION_MAX, empty_ok=True)
+        self._check_markup(p.get("reply_markup"))
+        stored = SentMessage(
+            chat_id, self._next_message_id(chat_id), text, entities, p.get("reply_markup"), raw,
+            document=document, file_name=f.get("document#filename", b"").decode() or None,
         )
         self.messages[(chat_id, stored.message_id)] = stored
         return self._message_dict(stored)

@@ -35,6 +35,7 @@ WRITERS = {
     "core/officials/service.py": "the officials' audit journal, thread and digest queue entries",
     "core/webchat.py": "the web channel's own transport state: sessions, inbox, uploads",
     "core/web_retention.py": "the web chat's retention job (deletes expired transport state)",
+    "core/privacy/retention.py": "the daily retention purge (finished rows, in short batches)",
 }
 
 _WRITE = re.compile(r"\.write\(\)")

@@ -76,7 +76,7 @@
   }
 
   function fileUrl(url) {
-    if (url.indexOf("/webchat/files/") === 0 && session) {
+    if ((url.indexOf("/webchat/files/") === 0 || url === "/webchat/mydata") && session) {
       return url + "?session=" + encodeURIComponent(session);
     }
     return url;
@@ -114,6 +114,13 @@
       img.src = fileUrl(reply.image.url);
       img.alt = reply.image.alt || "";
       el.appendChild(img);
+    }
+    if (reply.download && reply.download.url) {
+      var link = document.createElement("a");
+      link.href = fileUrl(reply.download.url);
+      link.download = reply.download.name || "";
+      link.textContent = reply.download.name || reply.download.url;
+      el.appendChild(link);
     }
     if (entry.notice && reply.choices && reply.choices.length) {
       // A pushed message (status change, survey) keeps its own buttons, so the options of the
