@@ -130,7 +130,7 @@ async def test_my_data_download_withdraw_and_delete_me(core: Core) -> None:
     await chat.pick(f"mydata:wd:{tracking}")
     assert "철회할까요" in chat.text
     await chat.press("철회합니다")
-    assert f"제안 {tracking}을(를) 철회했습니다" in chat.text
+    assert f"제안 {tracking}을 철회했습니다" in chat.text  # 1 (일) takes 을
     assert (await core.views.proposal(tracking)).status is ProposalStatus.WITHDRAWN  # type: ignore[union-attr]
 
     await chat.press("내 정보 삭제")
