@@ -1,7 +1,7 @@
 """Soak under abuse: legitimate citizens keep chatting while attackers push on every cap; JSON.
 
     .venv/bin/python bench/soak.py [--seconds 60] [--web 50] [--telegram 50] [--nofile 1024]
-        [--no-attack]
+        [--no-attack] [--attacks streams,slowloris,sessions,uploads] [--newcomer-every 1.0]
 
 ``gongnon serve`` runs in a subprocess under ``ulimit -n`` (``resource.setrlimit`` before exec),
 embedded (SQLite, in-process state), with the Telegram channel in webhook mode against the fake
@@ -9,10 +9,14 @@ Bot API (tests/fakes/telegram_api.py) and ``GONGNON_TRUSTED_PROXIES=127.0.0.1``,
 simulated client is told apart by its ``X-Forwarded-For`` (as behind a reverse proxy). Only
 loopback traffic.
 
-- **legitimate** (this process): ``--web`` web citizens (each its own address and session) send
-  a message every ~1.5 s; ``--telegram`` Telegram citizens send an update through the fake's
-  webhook delivery every ~3 s, and a turn ends when the bot's reply reaches the fake. Every
-  answer must be a 200 (web) or a reply within 10 s (Telegram); anything else is an error.
+- **legitimate** (this process): ``--web`` web citizens (each its own address and session,
+  opened before the attack starts: people already chatting) send a message every ~1.5 s;
+  ``--telegram`` Telegram citizens send an update through the fake's webhook delivery every
+  ~3 s, and a turn ends when the bot's reply reaches the fake. Every answer must be a 200 (web)
+  or a reply within 10 s (Telegram); anything else is an error. Besides them, a **newcomer**
+  from a fresh address opens a web session every ``--newcomer-every`` seconds during the
+  attack: reported apart (admitted, refused because too many sessions start at once), since
+  the cap on new sessions from all addresses together refuses newcomers and attackers alike.
 - **attackers** (a child process): hold event streams up to every cap (per session, per
   address, in all) and keep asking for more; keep 200 half-sent request headers open
   (slowloris); flood new sessions from a few addresses; flood 5 MB uploads with made-up
@@ -119,18 +123,30 @@ class Legit:
         self.telegram: list[float] = []
         self.errors: Counter[str] = Counter()
         self.health: list[float] = []
+        self.newcomers: Counter[str] = Counter()
+        self.newcomer_s: list[float] = []
+
+
+def _citizen_address(n: int) -> dict[str, str]:
+    return {"X-Forwarded-For": f"10.1.{n // 250}.{n % 250 + 1}"}
+
+
+async def web_session(n: int, url: str, http: ClientSession, out: Legit) -> str | None:
+    """Web citizen ``n`` opens a session (with its greeting)."""
+    async with http.post(f"{url}/webchat/session", json={}, headers=_citizen_address(n)) as r:
+        if r.status != 200:
+            out.errors[f"web session {r.status}"] += 1
+            return None
+        return str((await r.json())["session"])
 
 
 async def web_citizen(
-    n: int, url: str, http: ClientSession, until: float, out: Legit
+    n: int, token: str | None, url: str, http: ClientSession, until: float, out: Legit
 ) -> None:
-    headers = {"X-Forwarded-For": f"10.1.{n // 250}.{n % 250 + 1}"}
-    await asyncio.sleep(random.uniform(0, 1.5))  # noqa: S311 - spreading start times
-    resp = await http.post(f"{url}/webchat/session", json={}, headers=headers)
-    if resp.status != 200:
-        out.errors[f"web session {resp.status}"] += 1
+    if token is None:
         return
-    token = (await resp.json())["session"]
+    headers = _citizen_address(n)
+    await asyncio.sleep(random.uniform(0, 1.5))  # noqa: S311 - spreading start times
     i = 0
     while time.monotonic() < until:
         body = {"session": token, "text": WEB_TEXTS[i % len(WEB_TEXTS)]}
@@ -195,6 +211,29 @@ async def telegram_citizen(n: int, tg: Any, until: float, out: Legit) -> None:
         await asyncio.sleep(max(0.0, 3.0 - (time.perf_counter() - started)))
 
 
+async def newcomers(
+    url: str, http: ClientSession, until: float, every: float, out: Legit
+) -> None:
+    """A person from a fresh address opens the chat every ``every`` seconds."""
+    n = 0
+    while time.monotonic() < until:
+        n += 1
+        headers = {"X-Forwarded-For": f"10.2.{n // 250}.{n % 250 + 1}"}
+        started = time.perf_counter()
+        try:
+            async with http.post(f"{url}/webchat/session", json={}, headers=headers) as r:
+                body = await r.json()
+                if r.status == 200:
+                    out.newcomers["admitted"] += 1
+                    out.newcomer_s.append(time.perf_counter() - started)
+                else:
+                    code = body.get("error", {}).get("code", "?")
+                    out.newcomers[f"refused {r.status} {code}"] += 1
+        except Exception as exc:  # noqa: BLE001 - counted
+            out.newcomers[f"failed {type(exc).__name__}"] += 1
+        await asyncio.sleep(every)
+
+
 async def health_probe(url: str, http: ClientSession, until: float, out: Legit) -> None:
     while time.monotonic() < until:
         started = time.perf_counter()
@@ -248,7 +287,8 @@ async def _attack(url: str, seconds: float, kinds: tuple[str, ...] = ATTACKS) ->
 
     async def hold_streams() -> None:
         # Every cap: 5 streams on one session (3 allowed), 20 from one address (12), and
-        # 160 addresses × 4 sessions × 1 stream (the total: 400).
+        # addresses × 4 sessions × 3 streams up to the total (400), with as many new sessions
+        # as the caps on new sessions (per address, and from all addresses together) give.
         first = await session("192.0.2.1")
         if first:
             for _ in range(5):
@@ -265,8 +305,8 @@ async def _attack(url: str, seconds: float, kinds: tuple[str, ...] = ATTACKS) ->
                 address = f"198.18.{n // 4 // 250}.{n // 4 % 250 + 1}"
                 with contextlib.suppress(Exception):
                     token = await session(address)
-                    if token:
-                        await stream(token, address)
+                    for _ in range(3 if token else 0):  # new sessions are few: use each fully
+                        await stream(token, address)  # type: ignore[arg-type]
                 await asyncio.sleep(0.01 if len(held) < 420 else 0.5)
 
         await asyncio.gather(*(filler() for _ in range(8)))
@@ -424,6 +464,14 @@ async def _measure(
         attacker = None
         ctx = mp.get_context("spawn")
         parent_end, child_end = ctx.Pipe(duplex=False)
+        out = Legit()
+        # The server lets an idle keep-alive connection go after GONGNON_WEB_HEADER_TIMEOUT_SECONDS
+        # (10 s); a client that reuses one at that moment sees it closed (a browser retries the
+        # request; aiohttp does not), so these clients let idle connections go sooner.
+        connector = TCPConnector(limit=0, keepalive_timeout=5)
+        legit = ClientSession(connector=connector, timeout=ClientTimeout(total=30))
+        # People already chatting when the attack starts (a newcomer is measured apart).
+        tokens = await asyncio.gather(*(web_session(n, url, legit, out) for n in range(args.web)))
         if not args.no_attack:
             attacker = ctx.Process(
                 target=_attacker,
@@ -432,13 +480,12 @@ async def _measure(
             )
             attacker.start()
             await asyncio.sleep(10)  # the attack builds up first
-        out = Legit()
         until = time.monotonic() + args.seconds
         load0 = os.getloadavg()[0]
-        connector = TCPConnector(limit=0)
-        async with ClientSession(connector=connector, timeout=ClientTimeout(total=30)) as legit:
+        async with legit:
             await asyncio.gather(
-                *(web_citizen(n, url, legit, until, out) for n in range(args.web)),
+                *(web_citizen(n, tokens[n], url, legit, until, out) for n in range(args.web)),
+                newcomers(url, legit, until, args.newcomer_every, out),
                 *(telegram_citizen(n, tg, until, out) for n in range(args.telegram)),
                 health_probe(url, legit, until, out),
             )
@@ -468,6 +515,10 @@ async def _measure(
             "healthz_p99_s": round(_pct(out.health, 0.99), 3),
             "errors": sum(out.errors.values()),
             "error_kinds": dict(out.errors),
+            "newcomers": {
+                **dict(sorted(out.newcomers.items())),
+                "admitted_p99_s": round(_pct(out.newcomer_s, 0.99), 3),
+            },
         },
         "server": {
             "peak_rss_mb": round(probe.rss_kb / 1024, 1),
@@ -490,6 +541,8 @@ def main() -> None:
     parser.add_argument("--nofile", type=int, default=1024)
     parser.add_argument("--no-attack", action="store_true")
     parser.add_argument("--attacks", default=",".join(ATTACKS), help="which attacks to run")
+    parser.add_argument("--newcomer-every", type=float, default=1.0,
+                        help="seconds between newcomers opening the web chat")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), ensure_ascii=False, indent=2))
 

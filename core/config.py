@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     web_body_timeout_seconds: float = Field(default=30.0, gt=0)  # slow bodies are dropped
     web_sessions_per_address_per_minute: int = Field(default=10, ge=1)
     web_sessions_per_address_per_hour: int = Field(default=60, ge=1)
+    # new web sessions from all addresses together per minute: a flood from many addresses
+    # reaches this, not the per-address limits; conversations already open are not affected
+    web_sessions_per_minute: int = Field(default=120, ge=1)
     web_upload_max_pixels: int = Field(default=40_000_000, ge=10_000)  # width × height
     web_upload_quota_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)  # per person
     web_upload_quota_files: int = Field(default=20, ge=1)  # per person

@@ -1,10 +1,11 @@
 """Limits on what one person or one client address may do, behind the rate-limit port.
 
 Proposals per person per day, comments (feedback, opinions, statements) per person per
-minute, new web sessions per client address per minute and per hour. Each is a sliding window
-of ``core.ratelimit`` (in process memory, or on Redis shared by every process when
-``GONGNON_REDIS_URL`` is set): a place is taken and settled at once, so it counts for one
-window from now.
+minute, new web sessions per client address per minute and per hour, and new web sessions from
+all addresses together per minute (a flood from many addresses; conversations already open go
+on). Each is a sliding window of ``core.ratelimit`` (in process memory, or on Redis shared by
+every process when ``GONGNON_REDIS_URL`` is set): a place is taken and settled at once, so it
+counts for one window from now.
 
 They apply to what a person does in a conversation: flows run such commands with
 ``Ctx.execute``, which checks here first. (Trusted callers of ``core.execute``, e.g. imports
@@ -33,7 +34,7 @@ from core.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimit
 if TYPE_CHECKING:
     from core.config import Settings
 
-__all__ = ["Limited", "Limits", "install", "wait_text"]
+__all__ = ["Limited", "Limits", "SessionRoom", "install", "wait_text"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,19 @@ class Rule:
         return Limit(key=f"{self.kind}:{who}", count=self.count, window=self.window)
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRoom:
+    """Whether a new web session may start: ``wait`` seconds (0.0: now); ``everyone`` when the
+    cap on all addresses together refused it rather than the address's own limits."""
+
+    wait: float = 0.0
+    everyone: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.wait <= 0
+
+
 class Limits:
     """Takes places in the limits of one action; ``0.0`` means allowed, else seconds to wait."""
 
@@ -91,6 +105,7 @@ class Limits:
         self.sessions_minute = Rule("sessions:m", settings.web_sessions_per_address_per_minute,
                                     MINUTE)
         self.sessions_hour = Rule("sessions:h", settings.web_sessions_per_address_per_hour, HOUR)
+        self.sessions_all = Rule("sessions:all", settings.web_sessions_per_minute, MINUTE)
         # link-code guesses (core.people): per person, and for everyone (many fresh sessions)
         self.link_person = Rule("link", LINK_GUESSES_PER_PERSON, 10 * MINUTE)
         self.link_all = Rule("link:all", LINK_GUESSES_ALL, MINUTE)
@@ -118,11 +133,26 @@ class Limits:
             log.warning("limits: the rate limiter failed (%s); allowing", type(exc).__name__)
             return 0.0
 
-    async def new_session(self, address: str) -> float:
-        """A new web session from ``address``: seconds to wait, or 0.0 when allowed."""
-        return await self.take(
-            self.sessions_minute.limit(address), self.sessions_hour.limit(address)
-        )
+    async def new_session(self, address: str) -> SessionRoom:
+        """A new web session from ``address``: allowed, or how long to wait and why.
+
+        The address's own limits are asked first, so an address over them takes no place in
+        the cap on everyone; a place it took is given back when that cap is full.
+        """
+        own = (self.sessions_minute.limit(address), self.sessions_hour.limit(address))
+        try:
+            grant = await self.limiter.try_take(own)
+            if not grant.granted:
+                return SessionRoom(grant.wait)
+            overall = await self.limiter.try_take((self.sessions_all.limit("all"),))
+            if not overall.granted:
+                await self.limiter.release(grant)
+                return SessionRoom(overall.wait, everyone=True)
+            await self.limiter.settle(grant)
+            await self.limiter.settle(overall)
+        except Exception as exc:  # noqa: BLE001 - open rather than down, as in take()
+            log.warning("limits: the rate limiter failed (%s); allowing", type(exc).__name__)
+        return SessionRoom()
 
     async def check(self, command: Command) -> None:
         """Raise ``Limited`` when ``command`` is over its person's limit."""

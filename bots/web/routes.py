@@ -242,10 +242,11 @@ class WebMount:
         else:
             hint = locale or self._locale(request)
             if self._limits is not None:
-                wait = await self._limits.new_session(client_address(request, self.trusted))
-                if wait > 0:
+                room = await self._limits.new_session(client_address(request, self.trusted))
+                if not room.allowed:
                     request[LOCALE] = normalise_locale(hint, self.settings.default_locale)
-                    raise BadInput("too_many_sessions", status=429, retry_after=wait)
+                    code = "sessions_busy" if room.everyone else "too_many_sessions"
+                    raise BadInput(code, status=429, retry_after=room.wait)
             token, web_session = await self.chat.open_session(locale=hint)
             request[LOCALE] = web_session.locale
         replies: list[dict[str, Any]] = []

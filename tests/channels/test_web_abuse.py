@@ -135,6 +135,41 @@ async def test_forwarded_for_counts_only_from_trusted_proxies(make_client: Facto
     first.close()
 
 
+async def test_new_sessions_from_many_addresses_meet_one_cap(
+    make_client: Factory, core: Core
+) -> None:
+    client = await make_client(
+        trusted_proxies=["127.0.0.0/8"], web_sessions_per_minute=4,
+        web_sessions_per_address_per_minute=1,
+    )
+    tokens = [await new_session(client, f"198.18.0.{n}") for n in range(1, 5)]
+    refused = await client.post(  # a fresh address, within its own limits: the cap on everyone
+        "/webchat/session", json={}, headers={"X-Forwarded-For": "198.18.0.5"}
+    )
+    assert refused.status == 429
+    assert 55 <= int(refused.headers["Retry-After"]) <= 60
+    body = await refused.json()
+    assert body["error"]["code"] == "sessions_busy"
+    assert body["error"]["message"].startswith("지금 새로 대화를 시작하시는 분이 많습니다")
+    english = await client.post(
+        "/webchat/session", json={"locale": "en"}, headers={"X-Forwarded-For": "198.18.0.6"}
+    )
+    assert (await english.json())["error"]["message"].startswith("Many people are starting")
+    # Conversations already open go on: resuming and messages are not counted.
+    resumed = await client.post(
+        "/webchat/session", json={"session": tokens[0], "greet": False},
+        headers={"X-Forwarded-For": "198.18.0.1"},
+    )
+    assert resumed.status == 200
+    said = await client.post("/webchat/message", json={"session": tokens[1], "text": "안녕하세요"})
+    assert said.status == 200
+    # A refused address was given its one place a minute back.
+    assert core.limits is not None
+    assert (await core.limits.limiter.try_take(
+        [core.limits.sessions_minute.limit("198.18.0.5")]
+    )).granted
+
+
 async def test_new_sessions_are_rate_limited_per_address(make_client: Factory) -> None:
     client = await make_client(
         trusted_proxies=["127.0.0.0/8"], web_sessions_per_address_per_minute=3
@@ -326,6 +361,43 @@ async def test_a_slow_body_is_dropped(make_client: Factory) -> None:
     status = await asyncio.wait_for(reader.readline(), 5)
     assert status.startswith(b"HTTP/1.1 408"), status
     writer.close()
+
+
+async def _trickle_photo(client: TestClient, token: str, *, pause: float) -> bytes:
+    """POST a small photo in four pieces ``pause`` seconds apart; the response's status line."""
+    boundary = "soakboundary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.png\"\r\n"
+        "Content-Type: image/png\r\n\r\n"
+    ).encode() + picture() + f"\r\n--{boundary}--\r\n".encode()
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(
+        b"POST /webchat/upload HTTP/1.1\r\nHost: x\r\n"
+        + f"X-Gongnon-Session: {token}\r\n".encode()
+        + f"Content-Type: multipart/form-data; boundary={boundary}\r\n".encode()
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+    )
+    step = len(body) // 4 + 1
+    try:
+        for start in range(0, len(body), step):
+            writer.write(body[start:start + step])
+            await writer.drain()
+            await asyncio.sleep(pause)
+    except ConnectionError:
+        pass  # the server gave up on it
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    return status
+
+
+async def test_a_photo_on_a_slow_line_gets_time_for_its_size(make_client: Factory) -> None:
+    # 64 KiB at most: 1 s at 64 KiB/s, whatever the (shorter) body timeout says.
+    client = await make_client(web_body_timeout_seconds=0.2, web_upload_max_bytes=64 * 1024)
+    token = await new_session(client)
+    slow = await _trickle_photo(client, token, pause=0.15)  # ~0.6 s: past 0.2 s, within 1 s
+    assert slow.startswith(b"HTTP/1.1 200"), slow
+    stalled = await _trickle_photo(client, token, pause=0.6)  # ~2.4 s: slower than 64 KiB/s
+    assert stalled.startswith(b"HTTP/1.1 408"), stalled
 
 
 async def test_a_dropped_stream_logs_no_traceback(

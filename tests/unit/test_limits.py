@@ -16,7 +16,7 @@ from bots.server import conversation_engine
 from core import commands as c
 from core.adapters.orm import Feedback, Proposal
 from core.bootstrap import Core
-from core.limits import Limits, wait_text
+from core.limits import Limits, Rule, wait_text
 from core.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from tests.support_chat import Chat
 
@@ -147,7 +147,9 @@ async def shared(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Limits, 
     """Two limiters that share their windows (one process; or two on one Redis prefix)."""
     from core.config import Settings
 
-    settings = Settings(_env_file=None, web_sessions_per_address_per_minute=3)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, web_sessions_per_address_per_minute=3, web_sessions_per_minute=8
+    )
     if request.param == "memory":
         one = Limits(MemoryRateLimiter(), settings=settings)
         yield one, one
@@ -169,12 +171,33 @@ async def shared(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Limits, 
 
 async def test_new_sessions_per_address_are_shared(shared: tuple[Limits, Limits]) -> None:
     a, b = shared
-    assert [await a.new_session("203.0.113.7") for _ in range(2)] == [0.0, 0.0]
-    assert await b.new_session("203.0.113.7") == 0.0
-    wait = await b.new_session("203.0.113.7")
-    assert 50 < wait <= 60  # the fourth within a minute waits for the first to leave
-    assert await a.new_session("203.0.113.7") > 0
-    assert await a.new_session("198.51.100.1") == 0.0  # another address has its own room
+    assert [(await a.new_session("203.0.113.7")).allowed for _ in range(2)] == [True, True]
+    assert (await b.new_session("203.0.113.7")).allowed
+    room = await b.new_session("203.0.113.7")
+    assert 50 < room.wait <= 60  # the fourth within a minute waits for the first to leave
+    assert not room.everyone
+    assert not (await a.new_session("203.0.113.7")).allowed
+    assert (await a.new_session("198.51.100.1")).allowed  # another address has its own room
+
+
+async def test_new_sessions_from_all_addresses_have_one_cap(
+    shared: tuple[Limits, Limits],
+) -> None:
+    a, b = shared
+    for n in range(4):  # 8 in all per minute: 2 from each of four addresses, in two processes
+        assert (await a.new_session(f"198.18.0.{n}")).allowed
+        assert (await b.new_session(f"198.18.0.{n}")).allowed
+    room = await b.new_session("198.18.0.99")  # a fresh address: its own room, but no one's
+    assert room.everyone
+    assert 50 < room.wait <= 60
+    assert (await a.new_session("198.18.0.99")).everyone
+    # The refused address got its places back: once the cap has room it has all 3 of its own.
+    b.sessions_all = Rule("sessions:all", 100, 60.0)
+    a.sessions_all = b.sessions_all
+    assert [(await a.new_session("198.18.0.99")).allowed for _ in range(3)] == [True] * 3
+    room = await a.new_session("198.18.0.99")
+    assert not room.allowed
+    assert not room.everyone  # now it is the address's own limit
 
 
 async def test_a_limiter_that_fails_lets_people_through(core: Core) -> None:
@@ -183,7 +206,7 @@ async def test_a_limiter_that_fails_lets_people_through(core: Core) -> None:
             raise ConnectionError("redis is down")
 
     limits = Limits(Broken(), settings=core.settings)
-    assert await limits.new_session("203.0.113.7") == 0.0
+    assert (await limits.new_session("203.0.113.7")).allowed
 
 
 async def test_statements_share_the_comment_limit(core: Core) -> None:
