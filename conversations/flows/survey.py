@@ -53,6 +53,10 @@ async def _route(ctx: Ctx, choice_id: str) -> None:
             await _say_results(ctx, info.id, final=info.status != "open")
         ctx.menu()
         return
+    if d.audience == "targeted" and not await _service(ctx).invited(info.id, ctx.person_id):
+        ctx.say(ctx.t("campaign.error.not_invited"))
+        ctx.menu()
+        return
     if not d.allow_change and await _service(ctx).has_voted(info.id, ctx.person_id):
         ctx.say(ctx.t("campaign.error.already_voted"))
         if d.live_results:

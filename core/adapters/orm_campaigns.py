@@ -28,6 +28,7 @@ __all__ = [
     "Push",
     "Subscription",
     "Survey",
+    "SurveyInvitation",
 ]
 
 
@@ -44,6 +45,8 @@ class Survey(Base):
     anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
     live_results: Mapped[bool] = mapped_column(Boolean, default=False)
     allow_change: Mapped[bool] = mapped_column(Boolean, default=False)
+    # open: anyone at the participation level; targeted: only the people a push sent it to
+    audience: Mapped[str] = mapped_column(String(12), default="open")
     opens_at: Mapped[datetime] = mapped_column()
     closes_at: Mapped[datetime] = mapped_column(index=True)
     status: Mapped[str] = mapped_column(String(12), default="open")  # open | closed
@@ -53,6 +56,20 @@ class Survey(Base):
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SurveyInvitation(Base):
+    """A targeted survey was pushed to this person (written in the push's fan-out batch)."""
+
+    __tablename__ = "survey_invitations"
+
+    survey_id: Mapped[int] = mapped_column(
+        ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class Participation(Base):

@@ -31,6 +31,7 @@ def load_definition(survey: Survey) -> SurveyDef:
         anonymous=survey.anonymous,
         live_results=survey.live_results,
         allow_change=survey.allow_change,
+        audience=survey.audience,
     )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from core.domain.errors import AlreadyDone, NotAllowed, NotFound
 
-__all__ = ["AlreadyVoted", "PushNotFound", "PushStateError", "SurveyClosed", "SurveyNotFound",
-           "SurveyNotOpenYet"]
+__all__ = ["AlreadyVoted", "NotInvited", "PushNotFound", "PushStateError", "SurveyClosed",
+           "SurveyNotFound", "SurveyNotOpenYet"]
 
 
 class SurveyNotFound(NotFound):
@@ -18,6 +18,12 @@ class SurveyClosed(NotAllowed):
 
 class SurveyNotOpenYet(NotAllowed):
     key = "campaign.error.not_open_yet"
+
+
+class NotInvited(NotAllowed):
+    """A targeted survey answered by someone it was not sent to."""
+
+    key = "campaign.error.not_invited"
 
 
 class AlreadyVoted(AlreadyDone):

@@ -16,6 +16,7 @@ from core.campaigns import events as e
 from core.campaigns.counting import count_results, load_definition
 from core.campaigns.errors import (
     AlreadyVoted,
+    NotInvited,
     PushNotFound,
     PushStateError,
     SurveyClosed,
@@ -93,6 +94,7 @@ async def create_survey(cmd: c.CreateSurvey, uow: UnitOfWork) -> int:
         anonymous=d.anonymous,
         live_results=d.live_results,
         allow_change=d.allow_change and not d.anonymous,
+        audience=d.audience,
         opens_at=opens_at,
         closes_at=d.closes_at,
         status="open",
@@ -117,6 +119,8 @@ async def cast_ballot(
     if now < survey.opens_at:
         raise SurveyNotOpenYet("not yet", survey=survey.id)
     await require_level(uow, cmd.person_id, participation)
+    if survey.audience == "targeted" and not await _repo(uow).invited(survey.id, cmd.person_id):
+        raise NotInvited("not sent to this person", survey=survey.id)
     definition = load_definition(survey)
     answers = {q.id: check_answer(q, cmd.answers.get(q.id)) for q in definition.questions}
     key = voter_key(survey.voter_salt, survey.id, cmd.person_id)
@@ -375,6 +379,9 @@ async def fan_out_push(
     deliveries = uow.repo(DeliveryRepository)
     rendered: dict[str, Reply] = {}
     queued = 0
+    if survey is not None and survey.audience == "targeted":
+        # who may answer a targeted survey: written with the deliveries, in this batch
+        await repo.invite(survey.id, {target.person_id for target in targets}, now)
     for target in targets:
         reply = rendered.get(target.locale) or render_push(push, survey, target.locale)
         rendered[target.locale] = reply

@@ -26,7 +26,7 @@ TITLE_MAX, INTRO_MAX, QUESTION_MAX, OPTION_MAX = 200, 1000, 300, 30
 MAX_QUESTIONS, MIN_OPTIONS, MAX_OPTIONS = 20, 2, 10
 TOP_KEYS = {
     "id", "kind", "title", "intro", "thanks", "anonymous", "results", "allow_change",
-    "opens_at", "closes_at", "questions",
+    "audience", "opens_at", "closes_at", "questions",
 }
 QUESTION_KEYS = {"id", "kind", "text", "options", "optional", "max_choices", "low", "high"}
 QID_MAX = 32
@@ -266,6 +266,10 @@ class _Checker:
         if "results" in fields:
             picked = self.choice(fields["results"][1], "results", ("live", "after_close"))
             results = picked or results
+        audience = "open"
+        if "audience" in fields:
+            audience = self.choice(fields["audience"][1], "audience",
+                                   ("open", "targeted")) or audience
         opens = self.when(fields["opens_at"][1], "opens_at") if get("opens_at") else None
         closes = self.when(fields["closes_at"][1], "closes_at") if get("closes_at") else None
         if opens and closes and closes <= opens:
@@ -292,7 +296,7 @@ class _Checker:
             questions=tuple(questions),
             opens_at=opens or datetime.min.replace(tzinfo=closes.tzinfo),
             closes_at=closes, anonymous=flags["anonymous"], live_results=results == "live",
-            allow_change=flags["allow_change"],
+            allow_change=flags["allow_change"], audience=audience,
         )
 
 

@@ -131,6 +131,7 @@ class SurveyDef:
     anonymous: bool = True
     live_results: bool = False
     allow_change: bool = False
+    audience: str = "open"  # open: anyone at the participation level | targeted: pushed only
 
     def question(self, question_id: str) -> Question | None:
         return next((q for q in self.questions if q.id == question_id), None)
@@ -158,6 +159,7 @@ def definition_from_row(
     anonymous: bool,
     live_results: bool,
     allow_change: bool,
+    audience: str = "open",
 ) -> SurveyDef:
     return SurveyDef(
         slug=slug,
@@ -171,6 +173,7 @@ def definition_from_row(
         anonymous=anonymous,
         live_results=live_results,
         allow_change=allow_change,
+        audience=audience,
     )
 
 

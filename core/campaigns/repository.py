@@ -20,6 +20,7 @@ from core.adapters.orm_campaigns import (
     Push,
     Subscription,
     Survey,
+    SurveyInvitation,
 )
 from core.adapters.orm_delivery import Delivery
 from core.campaigns.model import Segment
@@ -143,6 +144,23 @@ class CampaignRepository:
         if for_update and self._pg:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def invite(self, survey_id: int, person_ids: set[int], now: datetime) -> None:
+        """These people may answer the targeted survey (a second push changes nothing)."""
+        for person_id in sorted(person_ids):
+            await self.session.execute(
+                insert_for(self.session, SurveyInvitation.__table__)
+                .values(survey_id=survey_id, person_id=person_id, created_at=now)
+                .on_conflict_do_nothing(index_elements=["survey_id", "person_id"])
+            )
+
+    async def invited(self, survey_id: int, person_id: int) -> bool:
+        found = await self.session.execute(
+            select(SurveyInvitation.person_id).where(
+                SurveyInvitation.survey_id == survey_id, SurveyInvitation.person_id == person_id
+            )
+        )
+        return found.first() is not None
 
     async def claim_participation(self, survey_id: int, voter_key: str) -> bool:
         """True for the first ballot of this voter: the database decides, once."""

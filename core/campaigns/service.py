@@ -118,6 +118,19 @@ class CampaignService:
             )
             return found.first() is not None
 
+    async def invited(self, survey_id: int, person_id: int) -> bool:
+        """Whether a push sent this (targeted) survey to this person."""
+        from core.adapters.orm_campaigns import SurveyInvitation
+
+        async with self.core.db.read() as s:
+            found = await s.execute(
+                select(SurveyInvitation.person_id).where(
+                    SurveyInvitation.survey_id == survey_id,
+                    SurveyInvitation.person_id == person_id,
+                )
+            )
+            return found.first() is not None
+
     async def results(self, ref: int | str) -> Results:
         row = await self._survey_row(ref)
         async with self.core.db.read() as s:

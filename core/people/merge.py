@@ -36,6 +36,7 @@ from core.adapters.orm_campaigns import (
     Participation,
     Subscription,
     Survey,
+    SurveyInvitation,
 )
 from core.adapters.orm_deliberation import (
     DiscussionAlias,
@@ -189,7 +190,7 @@ _HANDLED = {
     Support.__table__, OpinionSupport.__table__, StatementVote.__table__,
     DiscussionAlias.__table__, Statement.__table__, Ballot.__table__, ConsentState.__table__,
     ConsentEvent.__table__, Subscription.__table__, LinkCode.__table__, LinkAttempt.__table__,
-    PersonMerge.__table__,
+    PersonMerge.__table__, SurveyInvitation.__table__,
 }
 
 
@@ -264,6 +265,16 @@ async def merge_people(
         .values(person_id=survivor)
     )
     await _ballots(session, survivor, merged, s)
+    # targeted surveys sent to either may be answered by the one person (once: one ballot)
+    await session.execute(delete(SurveyInvitation).where(
+        SurveyInvitation.person_id == merged,
+        SurveyInvitation.survey_id.in_(select(SurveyInvitation.survey_id).where(
+            SurveyInvitation.person_id == survivor)),
+    ))
+    await session.execute(
+        update(SurveyInvitation).where(SurveyInvitation.person_id == merged)
+        .values(person_id=survivor)
+    )
     mine_topics = select(Subscription.kind, Subscription.topic).where(
         Subscription.person_id == survivor
     )
