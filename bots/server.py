@@ -14,13 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
-from bots import kakao
+from bots import kakao, sms, trial
 from bots.appkeys import CORE, ENGINE, GUARD, Mount
 from bots.forum.routes import ForumMount
 from bots.guard import ConnectionGuard, GuardedSite, descriptor_budget, networks
 from bots.web.routes import WebMount
 from conversations import Engine, FlowPack, build_engine
-from conversations.flows import privacy, survey
+from conversations.flows import privacy, survey, verify
 from core.bootstrap import Core, bootstrap
 from core.config import Settings
 
@@ -32,8 +32,12 @@ log = logging.getLogger(__name__)
 def flow_packs(core: Core) -> list[FlowPack]:
     """The flows the core's features add to the conversations: the campaigns (always
     installed) bring polls and surveys, consent and topics; privacy brings the personal-data
-    notice (a gate before a first write) and "내 정보". A new feature's flows go here."""
-    return [survey.pack(), privacy.pack()]
+    notice (a gate before a first write) and "내 정보"; a configured verifier brings
+    "휴대폰 문자로 본인 확인". A new feature's flows go here."""
+    packs = [survey.pack(), privacy.pack()]
+    if core.verifier is not None:
+        packs.append(verify.pack())
+    return packs
 
 
 def conversation_engine(core: Core, *, extra: Sequence[FlowPack] = ()) -> Engine:
@@ -94,12 +98,20 @@ def create_app(
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         instance = core or await bootstrap(settings, **overrides)
+        sms.install_verifier(instance)  # GONGNON_SMS_API_URL set: verification by SMS code
         app[CORE] = instance
         app[ENGINE] = conversation_engine(instance, extra=packs)
         for mount in mounts:
             await mount.start(app, instance, app[ENGINE])
         await instance.start()
         log.info("gongnon serving on %s:%s", settings.host, settings.port)
+        notice = trial.notice(
+            settings,
+            messenger=settings.telegram_enabled or kakao.enabled(),
+            verifier=instance.verifier is not None,
+        )
+        if notice:
+            log.warning("%s", notice)
         yield
         for mount in reversed(mounts):
             try:

@@ -27,6 +27,7 @@ from core.domain.model import KnownIdentity, ProposalSummary, ProposalView, Rela
 from core.people.model import IdentityRow
 from core.ports import Clock, Sender, StateStore
 from core.similarity import SimilarProposals
+from core.verification.ports import Verifier
 
 __all__ = [
     "CampaignReads",
@@ -157,5 +158,10 @@ class CoreAPI(Protocol):
 
     @property
     def people(self) -> PeopleReads: ...
+
+    @property
+    def verifier(self) -> Verifier | None:
+        """How a person verifies (``core.verification``), or None when none is configured."""
+        ...
 
     async def execute(self, command: Command) -> Any: ...

@@ -51,6 +51,7 @@ from core.privacy.service import PrivacyService
 from core.similarity import SimilarProposals
 from core.sync.service import SyncService
 from core.unit_of_work import UnitOfWork
+from core.verification.ports import Verifier
 from core.views import Views
 from core.webchat import WebChat
 
@@ -88,6 +89,9 @@ class Core:
     campaigns: CampaignService = field(init=False)
     people: PeopleViews = field(init=False)  # linked identities (core.people)
     privacy: PrivacyService = field(init=False)  # notice consent, my data, erasure, retention
+    # raising a person to ``verified`` (e.g. an SMS code): set by the composition root when
+    # one is configured (``bots/server.py``), else None and the chat offers none
+    verifier: Verifier | None = None
     _start_hooks: list[Hook] = field(default_factory=list)
     _stop_hooks: list[Hook] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)

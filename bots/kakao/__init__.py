@@ -8,7 +8,14 @@ from typing import Any
 
 from core.config import Settings
 
-__all__ = ["mounts", "sender"]
+__all__ = ["enabled", "mounts", "sender"]
+
+
+def enabled() -> bool:
+    """Whether the Kakao channel is on (``GONGNON_KAKAO_SKILL_SECRET`` set)."""
+    from bots.kakao.settings import KakaoSettings
+
+    return KakaoSettings().enabled
 
 
 def mounts(settings: Settings) -> list[Any]:

@@ -8,13 +8,18 @@ SMS providers (and Twilio-like APIs) take this shape or need only a thin mapping
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import aiohttp
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.verification import SmsFailed
 
-__all__ = ["HttpSmsGateway", "SmsSettings"]
+if TYPE_CHECKING:
+    from core.bootstrap import Core
+
+__all__ = ["HttpSmsGateway", "SmsSettings", "install_verifier"]
 
 
 class SmsSettings(BaseSettings):
@@ -67,3 +72,17 @@ class HttpSmsGateway:
         if self._own and self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def install_verifier(core: Core, settings: SmsSettings | None = None) -> bool:
+    """Give ``core`` the SMS verifier when ``GONGNON_SMS_API_URL`` is set (and it has none
+    yet); the gateway's HTTP session closes with the core. True when installed."""
+    settings = settings or SmsSettings()
+    if not settings.enabled or core.verifier is not None:
+        return False
+    from core.verification.sms import SmsVerifier
+
+    gateway = HttpSmsGateway(settings)
+    core.verifier = SmsVerifier(core, gateway)
+    core.on_stop(gateway.close)
+    return True

@@ -84,6 +84,8 @@ async def test_link_web_and_telegram_in_the_chat_counts_once(core: Core) -> None
     for pid in (web_person, tg_person):
         await core.execute(camp.CastBallot(survey_id=survey_id, person_id=pid, answers=ANSWERS,
                                            channel="web"))
+    await web.send(tracking)  # the proposal screen counts people: two, for now
+    assert "공감: 2명" in web.text
     shown = await tg.command("link")
     code = code_in(shown[-1].text)
     assert "10" in shown[-1].text
@@ -99,6 +101,8 @@ async def test_link_web_and_telegram_in_the_chat_counts_once(core: Core) -> None
         Proposal.tracking == tracking)) == 1
     assert await count(core, Support) == 1
     assert await count(core, Participation, Participation.survey_id == survey_id) == 1
+    await web.send(tracking)  # the screen counts the one person once
+    assert "공감: 1명" in web.text and "공감: 2명" not in web.text
     # neither channel can add a second support or ballot
     for _ in ("web", "telegram"):
         try:

@@ -9,12 +9,8 @@ from bots.sms import HttpSmsGateway, SmsSettings
 from core import commands as cc
 from core.adapters.orm import Person
 from core.bootstrap import Core
-from core.verification import (
-    MAX_ATTEMPTS,
-    Outcome,
-    SmsVerifier,
-    normalise_phone,
-)
+from core.verification import MAX_ATTEMPTS, Outcome, normalise_phone
+from core.verification.sms import SmsVerifier
 from tests.fakes.sms import FakeSms
 from tests.support import ManualClock
 
